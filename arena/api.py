@@ -1,0 +1,80 @@
+"""The agent API: everything a submitter writes against (see DESIGN.md, "The agent API")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import gymnasium as gym
+
+
+class BudgetExhausted(RuntimeError):
+    """Raised by the env proxy on any ``step``/``reset`` once the adaptation budget is spent.
+
+    The step that spends the last unit of budget still returns normally, with ``truncated=True``.
+    An agent need not catch this: the harness ends the adaptation phase when ``adapt`` raises it.
+    """
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What an agent may know when it is built."""
+
+    observation_space: gym.Space[Any]
+    action_space: gym.Space[Any]
+    family: str  # the family's name; never the variant's parameters
+    seed: int  # seed the agent's own randomness with this (determinism)
+    device: str = "cpu"  # "cuda:N" when a GPU is assigned to this trial
+    budget_steps: int = 0  # env steps this phase may use (adaptation or meta-training)
+    budget_seconds: float = 0.0  # wall-clock seconds this phase may use
+    scratch: Path | None = None  # the only directory the agent should write to
+
+
+class TaskSampler(Protocol):
+    """Handed to ``Agent.meta_train``: gives envs of the suite's meta-train variants."""
+
+    budget_steps: int  # total env steps meta-training may use, over every sampled env
+
+    def sample(self, num_envs: int = 1) -> gym.Env[Any, Any] | gym.vector.VectorEnv[Any, Any, Any]:
+        """An env of a freshly sampled train variant (a vector env of copies when num_envs > 1)."""
+        ...
+
+    @property
+    def steps_left(self) -> int: ...
+
+
+class Agent:
+    """Base class of a submission's agent. Override what you need; ``act`` is required.
+
+    Set ``num_envs`` on the class to receive a Gymnasium vector env of that many copies of the
+    variant in ``adapt`` (steps of every copy count against the one budget).
+    """
+
+    num_envs: int = 1
+
+    def __init__(self, spec: AgentSpec):
+        self.spec = spec
+
+    def meta_train(self, tasks: TaskSampler) -> None:
+        """Optional: learn across train variants. Runs once per (submission, suite, family)."""
+
+    def save(self, path: Path) -> None:
+        """Write what meta-training learned into the directory ``path``."""
+
+    def load(self, path: Path) -> None:
+        """Read it back; called before every trial when a meta-training checkpoint exists."""
+
+    def adapt(self, env: gym.Env[Any, Any]) -> None:
+        """Learn on the unseen variant within the budget. Not called for a budget of 0."""
+
+    def reset(self) -> None:
+        """Called before each evaluation episode."""
+
+    def act(self, observation: Any, info: dict[str, Any]) -> Any:
+        """The evaluation policy: return an action for ``observation``."""
+        raise NotImplementedError("an agent must implement act(observation, info)")
+
+    @classmethod
+    def defines_meta_train(cls) -> bool:
+        return cls.meta_train is not Agent.meta_train

@@ -1,0 +1,146 @@
+"""Worker side: the Gymnasium envs an agent adapts and meta-trains on.
+
+They hold no game. Every ``reset``/``step`` is a request to the harness process, which owns the
+real env, counts the steps and answers; the agent cannot reach the real env, its RNG or the
+variant's parameters because none of them exist in this process.
+"""
+
+from __future__ import annotations
+
+from multiprocessing.connection import Connection
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import batch_space
+
+from arena import wire
+from arena.api import BudgetExhausted
+
+
+class TrialAborted(BaseException):  # noqa: N818 - a BaseException so `except Exception` in agents can't swallow it
+    """The harness ended the trial (invalid action, limit): unwind the agent now."""
+
+
+def to_wire(action: Any) -> Any:
+    """Plain numbers or a numeric array: the only action shapes the harness will unpickle."""
+    if isinstance(action, (bool, int, float)):
+        return action
+    array = np.asarray(action)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"action must be numeric, got {type(action).__name__} of dtype {array.dtype}")
+    return np.ascontiguousarray(array)
+
+
+class Channel:
+    """The worker's end of the connection, used as request/response while the agent learns."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def request(self, *message: Any) -> tuple[Any, ...]:
+        wire.send(self.conn, *message)
+        reply = wire.recv_trusted(self.conn)
+        kind = reply[0]
+        if kind == "ok":
+            return reply[1:]
+        if kind == "exhausted":
+            raise BudgetExhausted(reply[1])
+        if kind == "abort":
+            raise TrialAborted(reply[1])
+        raise RuntimeError(reply[1])
+
+
+class ProxyEnv(gym.Env[Any, Any]):
+    """One copy of a variant, stepped in the harness."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, channel: Channel, handle: int, observation_space: gym.Space[Any], action_space: gym.Space[Any]):
+        self._channel = channel
+        self._handle = handle
+        self.observation_space = observation_space
+        self.action_space = action_space
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        # The agent's seed is mixed with a secret one in the harness: determinism, not control.
+        obs, info = self._channel.request("reset", self._handle, seed)
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self._channel.request("step", self._handle, to_wire(action))
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        # Best effort: a closed proxy frees the harness's env; a spent budget must not make close() raise.
+        try:
+            self._channel.request("close", self._handle)
+        except (BudgetExhausted, RuntimeError, OSError, EOFError):
+            pass
+
+
+class ProxyVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
+    """``num_envs`` copies of a variant, stepped in one message; autoreset in the same step.
+
+    When a copy's episode ends, the returned observation is the first of its next episode and
+    the last one is in ``info["final_obs"]`` (Gymnasium's SAME_STEP convention).
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        channel: Channel,
+        handle: int,
+        num_envs: int,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+    ):
+        self._channel = channel
+        self._handle = handle
+        self.num_envs = num_envs
+        self.single_observation_space = observation_space
+        self.single_action_space = action_space
+        self.observation_space = batch_space(observation_space, num_envs)
+        self.action_space = batch_space(action_space, num_envs)
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        if isinstance(seed, list):
+            seed = seed[0]
+        obs, info = self._channel.request("reset", self._handle, seed)
+        return obs, info
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        obs, rewards, terminations, truncations, infos = self._channel.request(
+            "step", self._handle, to_wire(actions)
+        )
+        return obs, rewards, terminations, truncations, infos
+
+    def close_extras(self, **kwargs: Any) -> None:
+        try:
+            self._channel.request("close", self._handle)
+        except (BudgetExhausted, RuntimeError, OSError, EOFError):
+            pass
+
+
+def make_proxy(channel: Channel, handle: int, num_envs: int, obs_space: gym.Space[Any], act_space: gym.Space[Any]) -> Any:
+    if num_envs == 1:
+        return ProxyEnv(channel, handle, obs_space, act_space)
+    return ProxyVectorEnv(channel, handle, num_envs, obs_space, act_space)
+
+
+class ProxyTaskSampler:
+    """``Agent.meta_train``'s view of the suite's train distribution."""
+
+    def __init__(self, channel: Channel, budget_steps: int):
+        self._channel = channel
+        self.budget_steps = budget_steps
+
+    def sample(self, num_envs: int = 1) -> Any:
+        handle, obs_space, act_space = self._channel.request("sample", int(num_envs))
+        return make_proxy(self._channel, handle, int(num_envs), obs_space, act_space)
+
+    @property
+    def steps_left(self) -> int:
+        (left,) = self._channel.request("steps_left")
+        return int(left)

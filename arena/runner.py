@@ -1,0 +1,377 @@
+"""Harness side of a trial: start an isolated agent worker, serve its envs, drive evaluation.
+
+A :class:`Runner` keeps one worker per submission alive across trials (importing torch once,
+not per trial) and replaces it after any trial that did not end ``ok``. Every failure of the
+agent becomes a status on the trial's result; nothing the agent does raises out of here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import games
+from arena import sandbox, wire
+from arena.envserver import Budget, EnvServer, InvalidAction, check_action, fixed
+from arena.seeding import derive_seed
+from arena.submission import Submission
+from arena.suites import Suite
+
+STATUSES = ("ok", "error", "timeout", "invalid_action", "oom")
+LOAD_SECONDS = 120.0  # importing a submission (torch, models) may take a while on a cold disk
+SETUP_SECONDS = 60.0  # building the agent and loading its checkpoint, before the adapt clock
+LOG_TAIL = 1500
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Kernel-enforced limits of each agent worker."""
+
+    memory_bytes: int = 8 * 1024**3
+    open_files: int = 1024
+    file_bytes: int = 1024**3
+    processes: int = 256  # binds only unprivileged users; the sandbox adds the rest
+    threads: int = 1  # OMP/MKL threads for the agent's numerical libraries
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """One (submission, suite, split, variant, budget, seed): the unit of work and of storage."""
+
+    submission: Submission
+    suite: Suite
+    split: str
+    variant: str
+    group: str
+    budget: int
+    adapt_seconds: float
+    seed: int
+    secret: int  # the split's seed: public for dev, secret for test
+    checkpoint: str | None = None
+    device: str = "cpu"
+
+    @property
+    def family(self) -> str:
+        return self.variant.split("(")[0]
+
+    @property
+    def key(self) -> tuple[str, str, int, str, str, int, int]:
+        return (self.submission.hash, self.suite.name, self.suite.version, self.split, self.variant, self.budget, self.seed)
+
+
+@dataclass(frozen=True)
+class MetaTrainJob:
+    submission: Submission
+    suite: Suite
+    family: str
+    checkpoint: str
+    device: str = "cpu"
+
+
+@dataclass
+class Outcome:
+    status: str
+    error: str | None = None
+    eval_return: float | None = None
+    episode_returns: list[float] = field(default_factory=list)
+    steps_used: int = 0
+    wall_seconds: float = 0.0
+    adapt_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class WorkerFailure(Exception):
+    def __init__(self, status: str, text: str):
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+class AgentWorker:
+    """One isolated process running one submission's code."""
+
+    def __init__(self, submission: Submission, limits: Limits):
+        self.submission = submission
+        self.limits = limits
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"arena-{submission.name[:20]}-"))
+        self.log_path = self.scratch / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conn: Connection | None = None
+        self.defines_meta_train = False
+
+    def start(self) -> None:
+        parent, child = socket.socketpair()
+        limits = {
+            "memory_bytes": self.limits.memory_bytes,
+            "open_files": self.limits.open_files,
+            "file_bytes": self.limits.file_bytes,
+            "processes": self.limits.processes,
+        }
+        threads = str(self.limits.threads)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.scratch),
+            "TMPDIR": str(self.scratch),
+            "LANG": "C.UTF-8",
+            "ARENA_SCRATCH": str(self.scratch),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+        }
+        for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks numpy needs kept
+            if key in os.environ:
+                env[key] = os.environ[key]
+        command = [*sandbox.prefix(), sys.executable, "-m", "arena.worker", str(child.fileno()), json.dumps(limits)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                command,
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.scratch,
+                env=env,
+                start_new_session=True,  # its own process group: killed whole, spared the user's Ctrl-C
+            )
+        child.close()
+        self.conn = Connection(parent.detach())
+        wire.send(self.conn, "load", str(self.submission.path), self.submission.entry)
+        message = self.recv(time.monotonic() + LOAD_SECONDS, phase="import")
+        if message[0] != "loaded":
+            raise WorkerFailure("error", f"worker answered {message[0]!r} to load")
+        self.defines_meta_train = bool(message[1].get("meta_train"))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def send(self, *message: Any) -> None:
+        assert self.conn is not None
+        try:
+            wire.send(self.conn, *message)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            raise WorkerFailure("error", self._death_text()) from None
+
+    def recv(self, deadline: float, phase: str) -> tuple[Any, ...]:
+        """The worker's next message; agent failures raise WorkerFailure with their status."""
+        assert self.conn is not None
+        remaining = deadline - time.monotonic()
+        try:
+            ready = remaining > 0 and self.conn.poll(remaining)
+        except (OSError, EOFError):
+            ready = True
+        if not ready:
+            raise WorkerFailure("timeout", f"no answer from the agent within the time limit ({phase})")
+        try:
+            message = wire.recv_untrusted(self.conn)
+        except (EOFError, OSError):
+            raise WorkerFailure("error", self._death_text()) from None
+        except wire.ProtocolError as exc:
+            raise WorkerFailure("error", str(exc)) from None
+        if message[0] in ("error", "oom"):
+            text = str(message[2]) if len(message) > 2 else ""
+            raise WorkerFailure(message[0], f"{message[1]}: {text}".strip())
+        return message
+
+    def _death_text(self) -> str:
+        code = None
+        if self.proc is not None:
+            try:
+                code = self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        if code is not None and code < 0:
+            how = f"killed by signal {signal.Signals(-code).name}"
+        else:
+            how = f"exited with code {code}"
+        return f"agent worker {how}; output tail:\n{self.log_tail()}"
+
+    def log_tail(self) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - LOG_TAIL))
+                return log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        if self.conn is not None:
+            self.conn.close()
+        self.proc, self.conn = None, None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class Runner:
+    """Runs trials and meta-training jobs, reusing one worker per submission."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.workers: dict[str, AgentWorker] = {}
+
+    def _worker(self, submission: Submission) -> AgentWorker:
+        worker = self.workers.get(submission.hash)
+        if worker is not None and worker.alive:
+            return worker
+        if worker is not None:
+            worker.kill()
+        worker = AgentWorker(submission, self.limits)
+        self.workers[submission.hash] = worker
+        worker.start()
+        return worker
+
+    def _discard(self, submission: Submission) -> None:
+        worker = self.workers.pop(submission.hash, None)
+        if worker is not None:
+            worker.kill()
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.kill()
+        self.workers.clear()
+
+    def defines_meta_train(self, submission: Submission) -> bool:
+        return self._worker(submission).defines_meta_train
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def run_trial(self, job: TrialJob) -> Outcome:
+        started = time.monotonic()
+        outcome = Outcome(status="ok")
+        try:
+            self._trial(job, outcome)
+        except WorkerFailure as failure:
+            outcome.status, outcome.error = failure.status, failure.text
+            outcome.eval_return, outcome.episode_returns = None, []
+            self._discard(job.submission)
+        outcome.wall_seconds = round(time.monotonic() - started, 4)
+        return outcome
+
+    def _trial(self, job: TrialJob, outcome: Outcome) -> None:
+        worker = self._worker(job.submission)
+        variant = games.parse_variant(job.variant)
+        eval_env = games.make(variant)
+        secret = derive_seed(job.secret, job.variant, job.seed)
+        worker.send(
+            "trial",
+            {
+                "observation_space": eval_env.observation_space,
+                "action_space": eval_env.action_space,
+                "family": variant.family,
+                "seed": derive_seed("agent", job.seed) % 2**31,
+                "device": job.device,
+                "budget_steps": job.budget,
+                "budget_seconds": job.adapt_seconds,
+                "scratch": str(worker.scratch),
+                "checkpoint": job.checkpoint,
+            },
+        )
+        server = EnvServer(Budget(job.budget, job.adapt_seconds), fixed(variant), derive_seed(secret, job.budget, "adapt"))
+        try:
+            adapt_started = time.monotonic()
+            self._serve(worker, server, grace=SETUP_SECONDS + max(5.0, 0.25 * job.adapt_seconds), done="adapted", phase="adaptation")
+            outcome.adapt_seconds = round(time.monotonic() - adapt_started, 4)
+        finally:
+            outcome.steps_used = server.steps_used
+            server.close()
+        outcome.episode_returns = self._evaluate(worker, job, eval_env, secret)
+        outcome.eval_return = float(sum(outcome.episode_returns) / len(outcome.episode_returns))
+        worker.send("done")
+
+    def _serve(self, worker: AgentWorker, server: EnvServer, grace: float, done: str, phase: str) -> None:
+        """Answer the agent's env requests until it reports ``done``, within budget + grace."""
+        assert worker.conn is not None
+        deadline = server.budget.deadline + grace
+        while True:
+            message = worker.recv(deadline, phase=phase)
+            if message[0] == done:
+                return
+            try:
+                reply = server.handle(message)
+            except InvalidAction as exc:
+                raise WorkerFailure("invalid_action", str(exc)) from None
+            except Exception as exc:  # a family bug must not crash the run; record it
+                raise WorkerFailure("error", f"harness: env failed on {message[0]}: {type(exc).__name__}: {exc}") from None
+            worker.send(*reply)
+
+    def _evaluate(self, worker: AgentWorker, job: TrialJob, env: Any, secret: int) -> list[float]:
+        """Harness-driven evaluation episodes with seeds the agent never sees."""
+        deadline = time.monotonic() + job.suite.eval_seconds
+        returns = []
+        for episode in range(job.suite.eval_episodes):
+            obs, info = env.reset(seed=derive_seed(secret, "eval", episode))
+            total, new_episode = 0.0, True
+            while True:
+                worker.send("act", new_episode, obs, info)
+                message = worker.recv(deadline, phase="evaluation")
+                if message[0] != "action" or len(message) != 2:
+                    raise WorkerFailure("error", f"expected an action, got message {message[0]!r}")
+                try:
+                    action = check_action(env.action_space, message[1])
+                except InvalidAction as exc:
+                    raise WorkerFailure("invalid_action", str(exc)) from None
+                obs, reward, terminated, truncated, info = env.step(action)
+                total += float(reward)
+                new_episode = False
+                if terminated or truncated:
+                    break
+            returns.append(total)
+        return returns
+
+    # -- meta-training -------------------------------------------------------------------------
+
+    def run_meta_train(self, job: MetaTrainJob) -> Outcome:
+        started = time.monotonic()
+        outcome = Outcome(status="ok")
+        server = None
+        try:
+            worker = self._worker(job.submission)
+            spaces_env = games.make(games.Variant.of(job.family))
+            worker.send(
+                "meta_train",
+                {
+                    "observation_space": spaces_env.observation_space,
+                    "action_space": spaces_env.action_space,
+                    "family": job.family,
+                    "seed": derive_seed("agent", "meta_train") % 2**31,
+                    "device": job.device,
+                    "budget_steps": job.suite.meta_train_steps,
+                    "budget_seconds": job.suite.meta_train_seconds,
+                    "scratch": str(worker.scratch),
+                    "checkpoint": job.checkpoint,
+                },
+            )
+            variants = job.suite.train_sampler(job.family, seed=0)
+            secret = derive_seed(job.suite.id, job.family, "meta_train")
+            server = EnvServer(Budget(job.suite.meta_train_steps, job.suite.meta_train_seconds), variants, secret)
+            self._serve(worker, server, grace=SETUP_SECONDS + max(10.0, 0.25 * job.suite.meta_train_seconds), done="meta_trained", phase="meta-training")
+        except WorkerFailure as failure:
+            outcome.status, outcome.error = failure.status, failure.text
+            self._discard(job.submission)
+        finally:
+            if server is not None:
+                outcome.steps_used = server.steps_used
+                server.close()
+        outcome.wall_seconds = round(time.monotonic() - started, 4)
+        return outcome

@@ -1,0 +1,111 @@
+"""Submissions: a folder with ``submission.toml`` and code, identified by a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arena.errors import ArenaError
+
+MANIFEST = "submission.toml"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# module:Class with dotted identifiers only: no paths, so an entry can't point outside the folder.
+_ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+_REQUIRED = ("name", "version", "authors", "entry")
+_KNOWN = {*_REQUIRED, "description", "license", "url", "device"}
+# Not part of the agent: recorded results and caches may change without changing the hash.
+_IGNORED_DIRS = {"__pycache__", "results", ".git", ".pytest_cache"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: Path
+    name: str
+    version: str
+    authors: tuple[str, ...]
+    entry: str
+    hash: str
+    description: str = ""
+    license: str = ""
+    url: str = ""
+    device: str = "cpu"  # "auto": a GPU when the harness has one
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def content_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part in _IGNORED_DIRS or part.startswith(".") for part in rel.parts) or path.suffix == ".pyc":
+            continue
+        if path.is_file():
+            digest.update(str(rel).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def load_submission(folder: str | Path) -> Submission:
+    """Read and validate a submission folder; every problem is a one-line ArenaError."""
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise ArenaError(f"{folder}: not a directory")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise ArenaError(f"{folder}: no {MANIFEST} (see README: 'Submitting an agent')")
+    try:
+        data = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ArenaError(f"{manifest_path}: not valid TOML: {exc}") from None
+    table = data.get("submission")
+    if not isinstance(table, dict):
+        raise ArenaError(f"{manifest_path}: missing [submission] table")
+    for key in _REQUIRED:
+        if key not in table:
+            raise ArenaError(f"{manifest_path}: [submission] is missing {key!r}")
+    unknown = sorted(set(table) - _KNOWN)
+    if unknown:
+        raise ArenaError(f"{manifest_path}: unknown key {unknown[0]!r} in [submission]; valid: {', '.join(sorted(_KNOWN))}")
+    name = table["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ArenaError(
+            f"{manifest_path}: name must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    entry = table["entry"]
+    if not isinstance(entry, str) or not _ENTRY.match(entry):
+        raise ArenaError(f"{manifest_path}: entry must look like 'module:Class' (dotted module inside the folder), got {entry!r}")
+    module_file = path / (entry.split(":")[0].replace(".", "/") + ".py")
+    package_init = path / entry.split(":")[0].replace(".", "/") / "__init__.py"
+    if not module_file.is_file() and not package_init.is_file():
+        raise ArenaError(f"{manifest_path}: entry module {entry.split(':')[0]!r} not found in {path}")
+    authors = table["authors"]
+    if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a for a in authors):
+        raise ArenaError(f"{manifest_path}: authors must be a non-empty list of names")
+    device = table.get("device", "cpu")
+    if device not in ("cpu", "auto"):
+        raise ArenaError(f"{manifest_path}: device must be 'cpu' or 'auto', got {device!r}")
+    for key in ("version", "description", "license", "url"):
+        if key in table and not isinstance(table[key], str):
+            raise ArenaError(f"{manifest_path}: {key} must be a string")
+    if len(table.get("description", "")) > 300:
+        raise ArenaError(f"{manifest_path}: description must be one line of at most 300 characters")
+    return Submission(
+        path=path,
+        name=name,
+        version=table["version"],
+        authors=tuple(authors),
+        entry=entry,
+        hash=content_hash(path),
+        description=table.get("description", ""),
+        license=table.get("license", ""),
+        url=table.get("url", ""),
+        device=device,
+        manifest=table,
+    )

@@ -1,0 +1,1 @@
+"""Baseline agents. Each one is also a submission folder under ``submissions/``."""

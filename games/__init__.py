@@ -1,0 +1,42 @@
+"""MetaArena's game families. Importing this package registers every built-in family."""
+
+from games import classic, metarl  # noqa: F401  (registration side effects)
+from games.core import (
+    BoolParam,
+    ChoiceParam,
+    Family,
+    FloatParam,
+    IntParam,
+    Param,
+    Spec,
+    SpecError,
+    SpecParam,
+    Variant,
+    families,
+    format_spec,
+    get_family,
+    make,
+    parse_spec,
+    parse_variant,
+    register,
+)
+
+__all__ = [
+    "BoolParam",
+    "ChoiceParam",
+    "Family",
+    "FloatParam",
+    "IntParam",
+    "Param",
+    "Spec",
+    "SpecError",
+    "SpecParam",
+    "Variant",
+    "families",
+    "format_spec",
+    "get_family",
+    "make",
+    "parse_spec",
+    "parse_variant",
+    "register",
+]

@@ -1,0 +1,383 @@
+"""The family registry and variant specs: MetaArena's tiny core, shaped like Gymnasium's.
+
+A *family* is a parametrised game. It declares its parameters and builds a Gymnasium env for
+any point of that space. A *variant* is one such point, written in OpenSpiel's game-string
+syntax: ``connect_four(columns=6,opponent=mcts(sims=50),rows=5)``. The canonical string
+(sorted keys, defaults dropped, floats in shortest round-trip form) is the variant's id.
+
+    import games
+    env = games.make("cartpole(length=0.8,gravity=12.0)")
+    games.register(Family(name="my_game", make=..., params={...}))
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+
+ParamValue = Any  # int | float | bool | str | Spec
+
+__all__ = [
+    "Family",
+    "Param",
+    "Spec",
+    "SpecError",
+    "Variant",
+    "families",
+    "format_spec",
+    "get_family",
+    "make",
+    "parse_spec",
+    "parse_variant",
+    "register",
+]
+
+
+class SpecError(ValueError):
+    """A variant string that does not parse or does not fit its family. The message is one line."""
+
+
+# --------------------------------------------------------------------------------------------
+# Syntax: OpenSpiel game strings, no knowledge of families
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed game string: a name and its (possibly nested) arguments."""
+
+    name: str
+    args: tuple[tuple[str, ParamValue], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, ParamValue]:
+        return dict(self.args)
+
+    def __str__(self) -> str:
+        return format_spec(self.name, self.kwargs)
+
+
+def _format_value(value: ParamValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SpecError(f"non-finite number {value!r} cannot be a parameter value")
+        return repr(value)
+    return str(value)
+
+
+def format_spec(name: str, kwargs: Mapping[str, ParamValue]) -> str:
+    """Write a game string with sorted keys; a spec without arguments is its bare name."""
+    if not kwargs:
+        return name
+    inner = ",".join(f"{key}={_format_value(kwargs[key])}" for key in sorted(kwargs))
+    return f"{name}({inner})"
+
+
+def _scalar(text: str) -> ParamValue:
+    """Type a scalar the way OpenSpiel does: bool, int, float, else a bare string."""
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(value):
+        return text  # "nan"/"inf" stay strings; the typed check rejects them with a clear message
+    return value
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+
+    def fail(self, what: str) -> SpecError:
+        return SpecError(f"bad variant string {self.text!r}: {what} at position {self.pos}")
+
+    def name(self) -> str:
+        start = self.pos
+        while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] in "_-."):
+            self.pos += 1
+        if self.pos == start:
+            raise self.fail("expected a name")
+        return self.text[start : self.pos]
+
+    def spec(self) -> Spec:
+        name = self.name()
+        args: dict[str, ParamValue] = {}
+        if self.pos < len(self.text) and self.text[self.pos] == "(":
+            self.pos += 1
+            if self.text[self.pos : self.pos + 1] == ")":
+                self.pos += 1
+                return Spec(name)
+            while True:
+                key = self.name()
+                if self.text[self.pos : self.pos + 1] != "=":
+                    raise self.fail(f"expected '=' after {key!r}")
+                self.pos += 1
+                if key in args:
+                    raise self.fail(f"parameter {key!r} given twice")
+                args[key] = self.value()
+                sep = self.text[self.pos : self.pos + 1]
+                self.pos += 1
+                if sep == ")":
+                    break
+                if sep != ",":
+                    self.pos -= 1
+                    raise self.fail("expected ',' or ')'")
+        return Spec(name, tuple(sorted(args.items())))
+
+    def value(self) -> ParamValue:
+        start = self.pos
+        # A nested game string (e.g. an opponent) is a value too.
+        while self.pos < len(self.text) and self.text[self.pos] not in ",()":
+            self.pos += 1
+        if self.text[self.pos : self.pos + 1] == "(":
+            self.pos = start
+            nested = self.spec()
+            return nested
+        token = self.text[start : self.pos].strip()
+        if not token:
+            raise self.fail("expected a value")
+        return _scalar(token)
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse a game string into a :class:`Spec` (syntax only; see :func:`parse_variant`)."""
+    text = text.strip()
+    parser = _Parser(text)
+    spec = parser.spec()
+    if parser.pos != len(text):
+        raise parser.fail("unexpected trailing text")
+    return spec
+
+
+# --------------------------------------------------------------------------------------------
+# Families and their declared parameters
+# --------------------------------------------------------------------------------------------
+
+Kind = Literal["float", "int", "bool", "choice", "spec"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter of a family.
+
+    ``kind="spec"`` takes a nested game string (an opponent like ``mcts(sims=50)``); ``options``
+    then maps each allowed name to the parameters it takes.
+    """
+
+    kind: Kind
+    default: ParamValue
+    doc: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    options: Mapping[str, Mapping[str, Param]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.kind in ("float", "int"):
+            return f"{self.kind} in [{_format_value(self.low)}, {_format_value(self.high)}]"
+        if self.kind == "choice":
+            return "one of " + ", ".join(_format_value(c) for c in self.choices)
+        if self.kind == "spec":
+            return "one of " + ", ".join(
+                format_spec(name, {k: p.default for k, p in sub.items()}) for name, sub in self.options.items()
+            )
+        return self.kind
+
+
+def FloatParam(default: float, low: float, high: float, doc: str = "") -> Param:
+    return Param("float", float(default), doc, float(low), float(high))
+
+
+def IntParam(default: int, low: int, high: int, doc: str = "") -> Param:
+    return Param("int", int(default), doc, low, high)
+
+
+def BoolParam(default: bool, doc: str = "") -> Param:
+    return Param("bool", default, doc)
+
+
+def ChoiceParam(default: Any, choices: tuple[Any, ...], doc: str = "") -> Param:
+    return Param("choice", default, doc, choices=tuple(choices))
+
+
+def SpecParam(default: str, options: Mapping[str, Mapping[str, Param]], doc: str = "") -> Param:
+    """A nested game string. ``default`` is written as a string and stored parsed."""
+    return Param("spec", parse_spec(default), doc, options=options)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A parametrised game.
+
+    ``make(params)`` receives every declared parameter (defaults filled in) and returns a
+    Gymnasium env. Every variant of a family has the same observation and action spaces.
+    """
+
+    name: str
+    make: Callable[..., gym.Env]  # make(params: dict, render_mode=None) -> Env
+    params: Mapping[str, Param]
+    description: str
+    group: str = "misc"
+    players: int = 1
+    max_episode_steps: int = 1000
+    # Analytic (random-policy return, optimal return) of a variant, where one exists.
+    reference: Callable[[dict[str, ParamValue]], tuple[float, float]] | None = None
+    # The canonical example variant shown by `arena games NAME`.
+    example: str | None = None
+
+
+_REGISTRY: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    if family.name in _REGISTRY and _REGISTRY[family.name] is not family:
+        raise ValueError(f"family {family.name!r} is already registered")
+    for key, param in family.params.items():
+        _check_value(family.name, key, param, param.default)
+    _REGISTRY[family.name] = family
+    return family
+
+
+def families() -> dict[str, Family]:
+    """Every registered family, by name."""
+    return dict(sorted(_REGISTRY.items()))
+
+
+def _closest(word: str, options: list[str]) -> str:
+    match = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
+    return f"; did you mean {match[0]!r}?" if match else f"; valid: {', '.join(sorted(options))}"
+
+
+def get_family(name: str) -> Family:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SpecError(f"unknown family {name!r}{_closest(name, list(_REGISTRY))}") from None
+
+
+def _check_value(where: str, key: str, param: Param, value: ParamValue) -> ParamValue:
+    """Type and range-check one value; return it in canonical type."""
+    label = f"{where}: parameter {key!r}"
+    if param.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(f"{label} must be a number, got {_format_value(value)!r}")
+        value = float(value)
+        assert param.low is not None and param.high is not None
+        if not (param.low <= value <= param.high):
+            raise SpecError(f"{label}={value!r} is outside its range {param.describe()}")
+        return value
+    if param.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{label} must be an integer, got {_format_value(value)!r}")
+        assert param.low is not None and param.high is not None
+        if not (param.low <= value <= param.high):
+            raise SpecError(f"{label}={value} is outside its range {param.describe()}")
+        return value
+    if param.kind == "bool":
+        if not isinstance(value, bool):
+            raise SpecError(f"{label} must be true or false, got {_format_value(value)!r}")
+        return value
+    if param.kind == "choice":
+        if value not in param.choices:
+            raise SpecError(f"{label}={_format_value(value)} is not {param.describe()}")
+        return value
+    # spec
+    nested = value if isinstance(value, Spec) else Spec(str(value)) if isinstance(value, str) else None
+    if nested is None:
+        raise SpecError(f"{label} must be {param.describe()}, got {_format_value(value)!r}")
+    if nested.name not in param.options:
+        raise SpecError(f"{label}: unknown {key} {nested.name!r}{_closest(nested.name, list(param.options))}")
+    sub_params = param.options[nested.name]
+    args = _check_args(f"{where}: {key} {nested.name}", sub_params, nested.kwargs)
+    return Spec(nested.name, tuple(sorted(args.items())))
+
+
+def _check_args(where: str, params: Mapping[str, Param], given: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+    """Check given arguments against declared params; return non-default ones, canonical."""
+    out: dict[str, ParamValue] = {}
+    for key, value in given.items():
+        if key not in params:
+            raise SpecError(f"{where}: unknown parameter {key!r}{_closest(key, list(params))}")
+        value = _check_value(where, key, params[key], value)
+        if value != params[key].default:
+            out[key] = value
+    return out
+
+
+def _full_args(params: Mapping[str, Param], given: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+    """Every parameter, defaults filled in, nested specs filled recursively."""
+    out: dict[str, ParamValue] = {}
+    for key, param in params.items():
+        value = given.get(key, param.default)
+        if param.kind == "spec":
+            sub = param.options[value.name]
+            value = Spec(value.name, tuple(sorted(_full_args(sub, value.kwargs).items())))
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One point of a family. ``str(variant)`` is its canonical id."""
+
+    family: str
+    args: tuple[tuple[str, ParamValue], ...] = ()  # non-default arguments only, sorted
+
+    @property
+    def id(self) -> str:
+        return format_spec(self.family, dict(self.args))
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def params(self) -> dict[str, ParamValue]:
+        """Every parameter of the family, defaults filled in."""
+        return _full_args(get_family(self.family).params, dict(self.args))
+
+    @classmethod
+    def of(cls, family: str, **kwargs: ParamValue) -> Variant:
+        fam = get_family(family)
+        args = _check_args(family, fam.params, kwargs)
+        return cls(family, tuple(sorted(args.items())))
+
+
+def parse_variant(text: str | Variant) -> Variant:
+    """Parse and validate a variant string against its family's declared parameters."""
+    if isinstance(text, Variant):
+        return text
+    spec = parse_spec(text)
+    return Variant.of(spec.name, **spec.kwargs)
+
+
+def make(variant: str | Variant, **env_kwargs: Any) -> gym.Env:
+    """Build the Gymnasium env of a variant, with the family's time limit applied."""
+    v = parse_variant(variant)
+    family = get_family(v.family)
+    env = family.make(v.params, **env_kwargs)
+    if not _has_time_limit(env):
+        env = gym.wrappers.TimeLimit(env, max_episode_steps=family.max_episode_steps)
+    return env
+
+
+def _has_time_limit(env: gym.Env) -> bool:
+    while True:
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return True
+        if not isinstance(env, gym.Wrapper):
+            return False
+        env = env.env
