@@ -141,9 +141,9 @@ class EnvServer:
                 handle, copies = self.open(int(message[1]))
                 return ("ok", handle, copies.observation_space, copies.action_space)
             if kind == "close":
-                copies = self.copies.pop(int(message[1]), None)
-                if copies is not None:
-                    copies.close()
+                closed = self.copies.pop(int(message[1]), None)
+                if closed is not None:
+                    closed.close()
                 return ("ok",)
         except InvalidAction:
             raise
@@ -264,4 +264,3 @@ def _stack_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
 def fixed(variant: games.Variant) -> Iterator[games.Variant]:
     while True:
         yield variant
-

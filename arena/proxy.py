@@ -18,8 +18,11 @@ from arena import wire
 from arena.api import BudgetExhausted
 
 
-class TrialAborted(BaseException):  # noqa: N818 - a BaseException so `except Exception` in agents can't swallow it
-    """The harness ended the trial (invalid action, limit): unwind the agent now."""
+class TrialAborted(BaseException):
+    """The harness ended the trial: unwind the agent now.
+
+    A BaseException, so that an agent's own ``except Exception`` cannot swallow it.
+    """
 
 
 def to_wire(action: Any) -> Any:
@@ -104,16 +107,16 @@ class ProxyVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self.observation_space = batch_space(observation_space, num_envs)
         self.action_space = batch_space(action_space, num_envs)
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         if isinstance(seed, list):
             seed = seed[0]
         obs, info = self._channel.request("reset", self._handle, seed)
         return obs, info
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-        obs, rewards, terminations, truncations, infos = self._channel.request(
-            "step", self._handle, to_wire(actions)
-        )
+        obs, rewards, terminations, truncations, infos = self._channel.request("step", self._handle, to_wire(actions))
         return obs, rewards, terminations, truncations, infos
 
     def close_extras(self, **kwargs: Any) -> None:
@@ -123,7 +126,9 @@ class ProxyVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
             pass
 
 
-def make_proxy(channel: Channel, handle: int, num_envs: int, obs_space: gym.Space[Any], act_space: gym.Space[Any]) -> Any:
+def make_proxy(
+    channel: Channel, handle: int, num_envs: int, obs_space: gym.Space[Any], act_space: gym.Space[Any]
+) -> Any:
     if num_envs == 1:
         return ProxyEnv(channel, handle, obs_space, act_space)
     return ProxyVectorEnv(channel, handle, num_envs, obs_space, act_space)

@@ -29,8 +29,6 @@ from arena.submission import Submission
 from arena.suites import Suite
 
 STATUSES = ("ok", "error", "timeout", "invalid_action", "oom")
-LOAD_SECONDS = 120.0  # importing a submission (torch, models) may take a while on a cold disk
-SETUP_SECONDS = 60.0  # building the agent and loading its checkpoint, before the adapt clock
 LOG_TAIL = 1500
 
 
@@ -43,6 +41,8 @@ class Limits:
     file_bytes: int = 1024**3
     processes: int = 256  # binds only unprivileged users; the sandbox adds the rest
     threads: int = 1  # OMP/MKL threads for the agent's numerical libraries
+    load_seconds: float = 120.0  # importing a submission (torch, models) may take a while on a cold disk
+    setup_seconds: float = 30.0  # grace beyond a phase's own clock: building the agent, loading a checkpoint
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,15 @@ class TrialJob:
 
     @property
     def key(self) -> tuple[str, str, int, str, str, int, int]:
-        return (self.submission.hash, self.suite.name, self.suite.version, self.split, self.variant, self.budget, self.seed)
+        return (
+            self.submission.hash,
+            self.suite.name,
+            self.suite.version,
+            self.split,
+            self.variant,
+            self.budget,
+            self.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,7 @@ class AgentWorker:
         child.close()
         self.conn = Connection(parent.detach())
         wire.send(self.conn, "load", str(self.submission.path), self.submission.entry)
-        message = self.recv(time.monotonic() + LOAD_SECONDS, phase="import")
+        message = self.recv(time.monotonic() + self.limits.load_seconds, phase="import")
         if message[0] != "loaded":
             raise WorkerFailure("error", f"worker answered {message[0]!r} to load")
         self.defines_meta_train = bool(message[1].get("meta_train"))
@@ -230,7 +238,7 @@ class Runner:
         self.limits = limits or Limits()
         self.workers: dict[str, AgentWorker] = {}
 
-    def _worker(self, submission: Submission) -> AgentWorker:
+    def worker(self, submission: Submission) -> AgentWorker:
         worker = self.workers.get(submission.hash)
         if worker is not None and worker.alive:
             return worker
@@ -252,7 +260,7 @@ class Runner:
         self.workers.clear()
 
     def defines_meta_train(self, submission: Submission) -> bool:
-        return self._worker(submission).defines_meta_train
+        return self.worker(submission).defines_meta_train
 
     # -- trials --------------------------------------------------------------------------------
 
@@ -269,7 +277,7 @@ class Runner:
         return outcome
 
     def _trial(self, job: TrialJob, outcome: Outcome) -> None:
-        worker = self._worker(job.submission)
+        worker = self.worker(job.submission)
         variant = games.parse_variant(job.variant)
         eval_env = games.make(variant)
         secret = derive_seed(job.secret, job.variant, job.seed)
@@ -287,10 +295,18 @@ class Runner:
                 "checkpoint": job.checkpoint,
             },
         )
-        server = EnvServer(Budget(job.budget, job.adapt_seconds), fixed(variant), derive_seed(secret, job.budget, "adapt"))
+        server = EnvServer(
+            Budget(job.budget, job.adapt_seconds), fixed(variant), derive_seed(secret, job.budget, "adapt")
+        )
         try:
             adapt_started = time.monotonic()
-            self._serve(worker, server, grace=SETUP_SECONDS + max(5.0, 0.25 * job.adapt_seconds), done="adapted", phase="adaptation")
+            self._serve(
+                worker,
+                server,
+                grace=self.limits.setup_seconds + 0.1 * job.adapt_seconds,
+                done="adapted",
+                phase="adaptation",
+            )
             outcome.adapt_seconds = round(time.monotonic() - adapt_started, 4)
         finally:
             outcome.steps_used = server.steps_used
@@ -312,7 +328,9 @@ class Runner:
             except InvalidAction as exc:
                 raise WorkerFailure("invalid_action", str(exc)) from None
             except Exception as exc:  # a family bug must not crash the run; record it
-                raise WorkerFailure("error", f"harness: env failed on {message[0]}: {type(exc).__name__}: {exc}") from None
+                raise WorkerFailure(
+                    "error", f"harness: env failed on {message[0]}: {type(exc).__name__}: {exc}"
+                ) from None
             worker.send(*reply)
 
     def _evaluate(self, worker: AgentWorker, job: TrialJob, env: Any, secret: int) -> list[float]:
@@ -346,7 +364,10 @@ class Runner:
         outcome = Outcome(status="ok")
         server = None
         try:
-            worker = self._worker(job.submission)
+            worker = self.worker(job.submission)
+            if not worker.defines_meta_train:
+                outcome.status = "skipped"
+                return outcome
             spaces_env = games.make(games.Variant.of(job.family))
             worker.send(
                 "meta_train",
@@ -365,7 +386,13 @@ class Runner:
             variants = job.suite.train_sampler(job.family, seed=0)
             secret = derive_seed(job.suite.id, job.family, "meta_train")
             server = EnvServer(Budget(job.suite.meta_train_steps, job.suite.meta_train_seconds), variants, secret)
-            self._serve(worker, server, grace=SETUP_SECONDS + max(10.0, 0.25 * job.suite.meta_train_seconds), done="meta_trained", phase="meta-training")
+            self._serve(
+                worker,
+                server,
+                grace=self.limits.setup_seconds + 0.1 * job.suite.meta_train_seconds,
+                done="meta_trained",
+                phase="meta-training",
+            )
         except WorkerFailure as failure:
             outcome.status, outcome.error = failure.status, failure.text
             self._discard(job.submission)

@@ -72,7 +72,9 @@ def load_submission(folder: str | Path) -> Submission:
             raise ArenaError(f"{manifest_path}: [submission] is missing {key!r}")
     unknown = sorted(set(table) - _KNOWN)
     if unknown:
-        raise ArenaError(f"{manifest_path}: unknown key {unknown[0]!r} in [submission]; valid: {', '.join(sorted(_KNOWN))}")
+        raise ArenaError(
+            f"{manifest_path}: unknown key {unknown[0]!r} in [submission]; valid: {', '.join(sorted(_KNOWN))}"
+        )
     name = table["name"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise ArenaError(
@@ -80,7 +82,9 @@ def load_submission(folder: str | Path) -> Submission:
         )
     entry = table["entry"]
     if not isinstance(entry, str) or not _ENTRY.match(entry):
-        raise ArenaError(f"{manifest_path}: entry must look like 'module:Class' (dotted module inside the folder), got {entry!r}")
+        raise ArenaError(
+            f"{manifest_path}: entry must look like 'module:Class' (dotted module inside the folder), got {entry!r}"
+        )
     module_file = path / (entry.split(":")[0].replace(".", "/") + ".py")
     package_init = path / entry.split(":")[0].replace(".", "/") / "__init__.py"
     if not module_file.is_file() and not package_init.is_file():

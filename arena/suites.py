@@ -190,7 +190,7 @@ def sample_variant(family: str, dist: Mapping[str, Dist], rng: np.random.Generat
 
 _SUITE_KEYS = {
     "name", "version", "description", "budgets", "adapt_seconds", "seeds", "eval_episodes",
-    "eval_seconds", "meta_train_steps", "meta_train_seconds", "dev_seed",
+    "eval_seconds", "meta_train_steps", "meta_train_seconds", "dev_seed", "include",
 }  # fmt: skip
 _FAMILY_KEYS = {"interpolation", "extrapolation", "train", "reference"}
 
@@ -262,8 +262,44 @@ def _reference(where: _Where, key: str, raw: Any) -> Reference:
     return Reference(float(low), float(high), str(raw.get("method", "")))
 
 
+def _with_includes(data: Mapping[str, Any], where: _Where, seen: tuple[str, ...]) -> dict[str, Any]:
+    """Merge the [families] and [references] of the suites named in ``include``.
+
+    A union suite (``all-v1``) takes its protocol (budgets, seeds, limits) from its own [suite]
+    table and its content from the included ones; a family may come from one place only.
+    """
+    meta = data.get("suite", {})
+    include = meta.get("include", []) if isinstance(meta, dict) else []
+    if not include:
+        return dict(data)
+    if not isinstance(include, list) or not all(isinstance(n, str) for n in include):
+        raise where.error("suite.include", "must be a list of suite names")
+    families: dict[str, Any] = {}
+    references: dict[str, Any] = {}
+    for name in include:
+        if name in seen:
+            raise where.error("suite.include", f"suite {name!r} includes itself")
+        path = SUITES_DIR / f"{name}.toml"
+        if not path.is_file():
+            raise where.error("suite.include", f"unknown suite {name!r}")
+        included = _with_includes(tomllib.loads(path.read_text()), _Where(path), (*seen, name))
+        for family, plan in included.get("families", {}).items():
+            if family in families:
+                raise where.error("suite.include", f"family {family!r} comes from more than one included suite")
+            families[family] = plan
+        references.update(included.get("references", {}))
+    for family, plan in data.get("families", {}).items():
+        if family in families:
+            raise where.error(f"families.{family}", "also comes from an included suite")
+        families[family] = plan
+    references.update(data.get("references", {}))
+    return {**data, "families": families, "references": references}
+
+
 def parse_suite(data: Mapping[str, Any], path: Path | str = "<suite>") -> Suite:
     where = _Where(path)
+    name = data.get("suite", {}).get("name", "") if isinstance(data.get("suite"), dict) else ""
+    data = _with_includes(data, where, (str(name),))
     where.unknown("top level", data, {"suite", "families", "references"})
     meta = data.get("suite")
     if not isinstance(meta, dict):

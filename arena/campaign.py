@@ -1,0 +1,207 @@
+"""A run of submissions on a suite split: plan the trials, skip stored ones, execute, store.
+
+Meta-training happens first, once per (submission, suite version, family), when the suite has a
+meta-train budget and the agent defines ``meta_train``; its checkpoint is loaded before every
+trial of that family. Each finished trial is committed on its own, so an interrupted run resumes
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import arena
+import games
+from arena.executors import LocalExecutor
+from arena.runner import MetaTrainJob, Outcome, TrialJob
+from arena.store import Store
+from arena.submission import Submission
+from arena.suites import Suite
+
+FAILED_META = "meta-training failed"
+
+
+@dataclass
+class RunSummary:
+    planned: int = 0
+    already_stored: int = 0
+    ran: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+
+
+def split_secret(suite: Suite, split: str, test_seed: int | None) -> int:
+    if split == "dev":
+        return suite.dev_seed
+    if split == "test":
+        if test_seed is None:
+            raise ValueError("the test split needs the secret seed")
+        return test_seed
+    return 0
+
+
+def checkpoint_dir(store: Store, submission: Submission, suite: Suite, family: str) -> Path:
+    root = store.path.parent / f"{store.path.stem}.checkpoints"
+    return root / submission.hash[:16] / suite.id / family
+
+
+def plan_trials(
+    submissions: Sequence[Submission], suite: Suite, split: str, test_seed: int | None = None
+) -> list[TrialJob]:
+    """Every trial of the split, submissions interleaved so that each advances at the same pace."""
+    secret = split_secret(suite, split, test_seed)
+    per_submission = []
+    for submission in submissions:
+        jobs = [
+            TrialJob(submission, suite, split, tv.variant.id, tv.group, budget, seconds, seed, secret)
+            for tv in suite.variants(split, None if split == "dev" else secret)  # type: ignore[arg-type]
+            for budget, seconds in zip(suite.budgets, suite.adapt_seconds, strict=True)
+            for seed in range(suite.seeds)
+        ]
+        per_submission.append(jobs)
+    return [job for group in itertools.zip_longest(*per_submission) for job in group if job is not None]
+
+
+def trial_record(job: TrialJob, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "submission_hash": job.submission.hash,
+        "suite": job.suite.name,
+        "suite_version": job.suite.version,
+        "split": job.split,
+        "variant": job.variant,
+        "budget": job.budget,
+        "seed": job.seed,
+        "submission": job.submission.name,
+        "submission_version": job.submission.version,
+        "family": job.family,
+        "variant_group": job.group,
+        "status": outcome.status,
+        "eval_return": outcome.eval_return,
+        "normalized_score": job.suite.normalized(
+            games.parse_variant(job.variant), outcome.eval_return if outcome.status == "ok" else None
+        ),
+        "episode_returns": outcome.episode_returns,
+        "steps_used": outcome.steps_used,
+        "wall_seconds": outcome.wall_seconds,
+        "adapt_seconds": outcome.adapt_seconds,
+        "error": outcome.error,
+        "arena_version": arena.__version__,
+    }
+
+
+Progress = Callable[[str, int, int, Counter[str]], None]
+
+
+def run(
+    submissions: Sequence[Submission],
+    suite: Suite,
+    split: str,
+    store: Store,
+    executor: LocalExecutor,
+    *,
+    test_seed: int | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    started = time.monotonic()
+    summary = RunSummary()
+    for submission in submissions:
+        store.add_submission(submission)
+    jobs = plan_trials(submissions, suite, split, test_seed)
+    summary.planned = len(jobs)
+    done = store.done_keys(suite.name, suite.version, split, {s.hash for s in submissions})
+    todo = [job for job in jobs if job.key not in done]
+    summary.already_stored = len(jobs) - len(todo)
+    if not todo:
+        summary.wall_seconds = time.monotonic() - started
+        return summary
+
+    try:
+        failed_meta = _meta_train(submissions, suite, store, executor, {job.family for job in todo}, progress)
+        ready: list[TrialJob] = []
+        for job in todo:
+            meta = failed_meta.get((job.submission.hash, job.family))
+            if meta is not None:  # recorded at the meta-training failure's status, not run
+                status, error = meta
+                store.add_trial(trial_record(job, Outcome(status=status, error=f"{FAILED_META}: {error}")))
+                summary.statuses[status] += 1
+                summary.ran += 1
+                continue
+            record = store.meta_train(job.submission.hash, suite.name, suite.version, job.family)
+            checkpoint = record["checkpoint"] if record and record["status"] == "ok" else None
+            ready.append(_with_checkpoint(job, checkpoint))
+        if progress:
+            progress("trials", summary.ran, len(todo), summary.statuses)
+        for index, outcome in executor.run(ready):
+            store.add_trial(trial_record(ready[index], outcome))
+            summary.statuses[outcome.status] += 1
+            summary.ran += 1
+            if progress:
+                progress("trials", summary.ran, len(todo), summary.statuses)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        executor.shutdown()
+        summary.wall_seconds = time.monotonic() - started
+    return summary
+
+
+def _with_checkpoint(job: TrialJob, checkpoint: str | None) -> TrialJob:
+    return job if checkpoint is None else replace(job, checkpoint=checkpoint)
+
+
+def _meta_train(
+    submissions: Sequence[Submission],
+    suite: Suite,
+    store: Store,
+    executor: LocalExecutor,
+    families: set[str],
+    progress: Progress | None,
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Meta-train what is missing; returns the (submission hash, family) pairs that failed."""
+    failed: dict[tuple[str, str], tuple[str, str]] = {}
+    if suite.meta_train_steps <= 0:
+        return failed
+    jobs: list[MetaTrainJob] = []
+    for submission in submissions:
+        for family in sorted(families):
+            record = store.meta_train(submission.hash, suite.name, suite.version, family)
+            if record is not None and (record["status"] != "ok" or Path(record["checkpoint"]).is_dir()):
+                if record["status"] not in ("ok", "skipped"):
+                    failed[(submission.hash, family)] = (record["status"], record["error"] or "")
+                continue
+            directory = checkpoint_dir(store, submission, suite, family)
+            shutil.rmtree(directory, ignore_errors=True)  # a half-written checkpoint from a killed run
+            directory.mkdir(parents=True)
+            jobs.append(MetaTrainJob(submission, suite, family, str(directory)))
+    counts: Counter[str] = Counter()
+    if progress and jobs:
+        progress("meta-training", 0, len(jobs), counts)
+    for n, (index, outcome) in enumerate(executor.run(jobs), start=1):
+        job = jobs[index]
+        store.add_meta_train(
+            {
+                "submission_hash": job.submission.hash,
+                "suite": suite.name,
+                "suite_version": suite.version,
+                "family": job.family,
+                "status": outcome.status,
+                "steps_used": outcome.steps_used,
+                "wall_seconds": outcome.wall_seconds,
+                "error": outcome.error,
+                "checkpoint": job.checkpoint if outcome.status == "ok" else None,
+            }
+        )
+        if outcome.status not in ("ok", "skipped"):
+            failed[(job.submission.hash, job.family)] = (outcome.status, outcome.error or "")
+        counts[outcome.status] += 1
+        if progress:
+            progress("meta-training", n, len(jobs), counts)
+    return failed

@@ -1,0 +1,101 @@
+"""The `arena` command line, run as a user runs it: a real subprocess, a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_FIELDS = {
+    "submission", "suite", "split", "variant", "family", "budget", "seed", "status", "eval_return",
+    "normalized_score", "steps_used", "wall_seconds", "error",
+}  # fmt: skip
+
+
+def arena(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "arena.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CI": "1", "COLUMNS": "200"},
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_games_lists_families_as_json() -> None:
+    families = json.loads(arena("games", "--format", "json").stdout)
+    names = {f["name"] for f in families}
+    assert {"cartpole", "bandit"} <= names
+    cartpole = next(f for f in families if f["name"] == "cartpole")
+    assert cartpole["parameters"]["length"]["range"] == "float in [0.2, 3.0]"
+
+
+def test_games_one_family_shows_its_rendering() -> None:
+    out = arena("games", "cartpole").stdout
+    assert "example: cartpole(gravity=12.0,length=0.8)" in out
+    assert "theta=" in out
+
+
+def test_suites_and_suite_as_json() -> None:
+    suites = json.loads(arena("suites", "--format", "json").stdout)
+    smoke = next(s for s in suites if s["name"] == "smoke")
+    assert smoke["dev_trials"] == smoke["dev_variants"] * len(smoke["budgets"]) * smoke["seeds"]
+    detail = json.loads(arena("suite", "smoke", "--format", "json").stdout)
+    assert len(detail["dev"]) == smoke["dev_variants"]
+    assert detail["distributions"]["cartpole"]["train"]["length"] == "[0.5, 1.5]"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["games", "cartpol"], "did you mean 'cartpole'"),
+        (["suite", "smok"], "did you mean 'smoke'"),
+        (["run", "submissions/random", "--suite", "smoke", "--split", "devv"], "unknown split"),
+        (["run", "submissions/random", "--split", "test"], "--test-seed-file"),
+        (["run", "no/such/dir"], "not a directory"),
+        (["results", "--db", "/nonexistent/x.db"], "no results database"),
+        (["games", "--format", "xml"], "unknown format"),
+    ],
+)
+def test_user_errors_are_one_line(args: list[str], message: str) -> None:
+    result = arena(*args, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_validates_a_submission(write_submission) -> None:
+    out = arena("check", "submissions/random").stdout
+    assert "ready to submit" in out and "smoke trial" in out
+    broken = write_submission("broken", "import arena\nclass Agent(arena.Agent):\n    pass\n")
+    result = arena("check", str(broken), check=False)
+    assert result.returncode == 1
+    assert "FAIL smoke trial" in result.stdout and "act" in result.stdout
+    traversal = write_submission("traversal", "", entry="../../x:Y")
+    result = arena("check", str(traversal), check=False)
+    assert result.returncode == 1 and "entry must look like 'module:Class'" in result.stdout
+
+
+def test_run_is_idempotent_and_results_json_has_the_design_fields(tmp_path) -> None:
+    db = tmp_path / "cli.db"
+    first = arena("run", "submissions/random", "--suite", "smoke", "--db", str(db))
+    assert "Ran 16 trials (16 ok)" in first.stdout
+    second = arena("run", "submissions/random", "--suite", "smoke", "--db", str(db))
+    assert "already stored" in second.stdout and "nothing new" in second.stdout
+    lines = arena("results", "--db", str(db), "--format", "json").stdout.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 16
+    assert all(set(r) >= RESULT_FIELDS for r in records)
+    assert {r["budget"] for r in records} == {0, 500}
+    csv_out = arena("results", "--db", str(db), "--format", "csv").stdout
+    assert len(csv_out.strip().splitlines()) == 17

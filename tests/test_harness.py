@@ -1,0 +1,244 @@
+"""The trial runner with real worker processes, real envs and real SQLite: budgets and failures."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from arena import campaign
+from arena.executors import LocalExecutor
+from arena.runner import Limits, Runner, TrialJob
+from arena.store import Store
+from arena.submission import load_submission
+from arena.suites import Suite, load_suite
+
+FAST = Limits(setup_seconds=2.0, load_seconds=30.0)
+
+
+def job_for(folder: Path, suite: Suite, budget: int, family: str = "cartpole", seed: int = 0) -> TrialJob:
+    tv = next(tv for tv in suite.variants("dev") if tv.family == family)
+    seconds = suite.adapt_seconds[suite.budgets.index(budget)] if budget in suite.budgets else 2.0
+    return TrialJob(
+        load_submission(folder), suite, "dev", tv.variant.id, tv.group, budget, seconds, seed, suite.dev_seed
+    )
+
+
+def run_one(folder: Path, suite: Suite, budget: int = 60, family: str = "cartpole"):
+    runner = Runner(FAST)
+    try:
+        return runner.run_trial(job_for(folder, suite, budget, family))
+    finally:
+        runner.close()
+
+
+GREEDY_STEPPER = """
+import arena
+
+class Agent(arena.Agent):
+    def adapt(self, env):
+        stepped = 0
+        for attempt in range(1000):       # ignores BudgetExhausted and keeps going
+            try:
+                obs, info = env.reset()
+                done = False
+                while not done:
+                    obs, r, term, trunc, info = env.step(env.action_space.sample())
+                    stepped += 1
+                    done = term or trunc
+            except arena.BudgetExhausted:
+                continue
+        open("stepped.txt", "w").write(str(stepped))
+
+    def act(self, observation, info):
+        return 0
+"""
+
+
+def test_budget_is_never_exceeded_even_when_the_agent_ignores_it(write_submission, tiny_suite) -> None:
+    suite = load_suite(str(tiny_suite))
+    outcome = run_one(write_submission("greedy", GREEDY_STEPPER), suite, budget=60)
+    assert outcome.status == "ok", outcome.error
+    assert outcome.steps_used == 60
+
+
+VECTOR_STEPPER = """
+import numpy as np
+import arena
+
+class Agent(arena.Agent):
+    num_envs = 7                          # 60 is not a multiple of 7: the last 4 steps don't fit
+
+    def adapt(self, env):
+        assert env.num_envs == 7
+        obs, info = env.reset(seed=3)
+        assert obs.shape == (7, 4)
+        truncated_seen = False
+        while True:
+            try:
+                obs, r, term, trunc, info = env.step(np.zeros(7, dtype=np.int64))
+            except arena.BudgetExhausted:
+                break
+            truncated_seen = bool(trunc.all())
+        assert truncated_seen, "the last granted step must come back truncated"
+
+    def act(self, observation, info):
+        return 1
+"""
+
+
+def test_vector_env_counts_every_copy_and_truncates_the_last_step(write_submission, tiny_suite) -> None:
+    suite = load_suite(str(tiny_suite))
+    outcome = run_one(write_submission("vector", VECTOR_STEPPER), suite, budget=60)
+    assert outcome.status == "ok", outcome.error
+    assert outcome.steps_used == 56  # 8 vector steps of 7 copies; a 9th would pass 60
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "status", "text"),
+    [
+        ("import_error", "raise RuntimeError('boom at import')\n", "error", "boom at import"),
+        ("syntax_error", "def broken(:\n", "error", "SyntaxError"),
+        ("missing_class", "x = 1\n", "error", "has no class 'Agent'"),
+        (
+            "adapt_raises",
+            "import arena\nclass Agent(arena.Agent):\n    def adapt(self, env):\n        raise ValueError('adapt broke')\n    def act(self, o, i):\n        return 0\n",
+            "error",
+            "adapt broke",
+        ),
+        (
+            "act_raises",
+            "import arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n        raise KeyError('act broke')\n",
+            "error",
+            "act broke",
+        ),
+        (
+            "adapt_sleeps",
+            "import time, arena\nclass Agent(arena.Agent):\n    def adapt(self, env):\n        time.sleep(3600)\n    def act(self, o, i):\n        return 0\n",
+            "timeout",
+            "adaptation",
+        ),
+        (
+            "act_loops",
+            "import arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n        while True:\n            pass\n",
+            "timeout",
+            "evaluation",
+        ),
+        (
+            "act_out_of_range",
+            "import arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n        return 7\n",
+            "invalid_action",
+            "outside",
+        ),
+        (
+            "act_nan",
+            "import arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n        return float('nan')\n",
+            "invalid_action",
+            "integer",
+        ),
+        (
+            "act_string",
+            "import arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n        return 'left'\n",
+            "error",
+            "numeric",
+        ),
+        (
+            "adapt_invalid",
+            "import arena\nclass Agent(arena.Agent):\n    def adapt(self, env):\n        env.reset()\n        env.step(-3)\n    def act(self, o, i):\n        return 0\n",
+            "invalid_action",
+            "outside",
+        ),
+        (
+            "exit_mid_step",
+            "import os, arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n        os._exit(3)\n",
+            "error",
+            "exited with code 3",
+        ),
+        (
+            "allocates",
+            "import arena\nclass Agent(arena.Agent):\n    def adapt(self, env):\n        self.hog = bytearray(50 * 1024**3)\n    def act(self, o, i):\n        return 0\n",
+            "oom",
+            "MemoryError",
+        ),
+    ],
+)
+def test_agent_failures_become_statuses(write_submission, tiny_suite, name, code, status, text) -> None:
+    suite = load_suite(str(tiny_suite))
+    outcome = run_one(write_submission(name, code), suite, budget=60)
+    assert outcome.status == status, outcome.error
+    assert text in (outcome.error or "")
+    assert outcome.eval_return is None
+
+
+def test_failures_do_not_stop_the_run_and_the_db_stays_readable(write_submission, tiny_suite, tmp_path) -> None:
+    suite = load_suite(str(tiny_suite))
+    crashy = write_submission(
+        "crashy",
+        # Fails only on the bandit family: the cartpole trials of the same run must still succeed.
+        "import arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n"
+        "        if self.spec.family == 'bandit':\n            raise RuntimeError('no bandits')\n        return 0\n",
+    )
+    store = Store(tmp_path / "r.db")
+    summary = campaign.run([load_submission(crashy)], suite, "dev", store, LocalExecutor(1, FAST))
+    rows = store.trials()
+    assert summary.ran == len(rows) == 8
+    by_family = {(r["family"], r["status"]) for r in rows}
+    assert by_family == {("cartpole", "ok"), ("bandit", "error")}
+    assert all(r["normalized_score"] == 0.0 for r in rows if r["status"] == "error")
+    assert all(math.isfinite(r["eval_return"]) for r in rows if r["status"] == "ok")
+
+
+def test_random_agent_is_deterministic(tmp_path, tiny_suite) -> None:
+    suite = load_suite(str(tiny_suite))
+    random_agent = Path(__file__).resolve().parent.parent / "submissions" / "random"
+    returns = []
+    for attempt in range(2):
+        store = Store(tmp_path / f"d{attempt}.db")
+        campaign.run([load_submission(random_agent)], suite, "dev", store, LocalExecutor(2 - attempt, FAST))
+        returns.append({(r["variant"], r["budget"], r["seed"]): r["eval_return"] for r in store.trials()})
+    assert returns[0] == returns[1]
+    assert len(returns[0]) == 8
+    # Different seeds see different evaluation episodes.
+    assert len({v for (variant, budget, seed), v in returns[0].items() if variant.startswith("cartpole")}) > 1
+
+
+def test_meta_training_runs_once_and_its_checkpoint_is_loaded(write_submission, tiny_suite, tmp_path) -> None:
+    text = tiny_suite.read_text().replace("meta_train_steps = 0", "meta_train_steps = 300\nmeta_train_seconds = 20")
+    tiny_suite.write_text(text)
+    suite = load_suite(str(tiny_suite))
+    folder = write_submission(
+        "meta",
+        """
+        import arena
+
+        class Agent(arena.Agent):
+            def meta_train(self, tasks):
+                self.steps = 0
+                while True:
+                    env = tasks.sample()
+                    env.reset()
+                    for _ in range(50):
+                        _, _, term, trunc, _ = env.step(0)
+                        self.steps += 1
+                        if term or trunc:
+                            break
+                    env.close()
+
+            def save(self, path):
+                (path / "steps.txt").write_text(str(self.steps))
+
+            def load(self, path):
+                self.loaded = int((path / "steps.txt").read_text())
+
+            def act(self, observation, info):
+                assert self.loaded > 0, "checkpoint was not loaded"
+                return 0
+        """,
+    )
+    store = Store(tmp_path / "m.db")
+    summary = campaign.run([load_submission(folder)], suite, "dev", store, LocalExecutor(1, FAST))
+    assert summary.statuses == {"ok": 8}, store.trials()[0]["error"]
+    metas = store.meta_trains()
+    assert {m["family"] for m in metas} == {"cartpole", "bandit"}
+    assert all(m["status"] == "ok" and 0 < m["steps_used"] <= 300 for m in metas)
