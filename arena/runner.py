@@ -144,7 +144,11 @@ class AgentWorker:
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks numpy needs kept
             if key in os.environ:
                 env[key] = os.environ[key]
-        command = [*sandbox.prefix(), sys.executable, "-m", "arena.worker", str(child.fileno()), json.dumps(limits)]
+        command = sandbox.wrap(
+            [sys.executable, "-m", "arena.worker", str(child.fileno()), json.dumps(limits)],
+            scratch=self.scratch,
+            readable=[self.submission.path],
+        )
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 command,
@@ -218,6 +222,29 @@ class AgentWorker:
         except OSError:
             return ""
 
+    # The agent writes only inside its scratch directory: checkpoints are copied in and out by
+    # the harness, so a trial can neither corrupt the stored checkpoint nor see another's.
+    def checkpoint_out(self) -> Path:
+        path = self.scratch / "checkpoint-out"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir()
+        return path
+
+    def collect_checkpoint(self, destination: Path) -> None:
+        try:
+            _copy_plain_files(self.scratch / "checkpoint-out", destination)
+        except OSError as exc:
+            raise WorkerFailure("error", f"cannot store the checkpoint: {exc}") from None
+        finally:
+            shutil.rmtree(self.scratch / "checkpoint-out", ignore_errors=True)
+
+    def stage_checkpoint(self, source: str | None) -> str | None:
+        if source is None:
+            return None
+        path = self.scratch / "checkpoint"
+        _copy_plain_files(Path(source), path)
+        return str(path)
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             try:
@@ -229,6 +256,21 @@ class AgentWorker:
             self.conn.close()
         self.proc, self.conn = None, None
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _copy_plain_files(source: Path, destination: Path) -> None:
+    """Copy a checkpoint: regular files and folders only. Symlinks are dropped, so an agent
+    cannot make the harness copy a file it could not read itself into its checkpoint."""
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir(parents=True)
+    for path in sorted(source.rglob("*")):
+        target = destination / path.relative_to(source)
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        elif path.is_file():
+            shutil.copyfile(path, target)
 
 
 class Runner:
@@ -292,7 +334,7 @@ class Runner:
                 "budget_steps": job.budget,
                 "budget_seconds": job.adapt_seconds,
                 "scratch": str(worker.scratch),
-                "checkpoint": job.checkpoint,
+                "checkpoint": worker.stage_checkpoint(job.checkpoint),
             },
         )
         server = EnvServer(
@@ -380,7 +422,7 @@ class Runner:
                     "budget_steps": job.suite.meta_train_steps,
                     "budget_seconds": job.suite.meta_train_seconds,
                     "scratch": str(worker.scratch),
-                    "checkpoint": job.checkpoint,
+                    "checkpoint": str(worker.checkpoint_out()),
                 },
             )
             variants = job.suite.train_sampler(job.family, seed=0)
@@ -393,6 +435,7 @@ class Runner:
                 done="meta_trained",
                 phase="meta-training",
             )
+            worker.collect_checkpoint(Path(job.checkpoint))
         except WorkerFailure as failure:
             outcome.status, outcome.error = failure.status, failure.text
             self._discard(job.submission)

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Sequence
+from pathlib import Path
 
 
 @functools.cache
@@ -38,3 +40,9 @@ def prefix() -> tuple[str, ...]:
         stacklevel=2,
     )
     return ()
+
+
+def wrap(command: list[str], *, scratch: Path, readable: Sequence[Path]) -> list[str]:
+    """The worker's command line, fenced: ``scratch`` is its only writable place, ``readable``
+    (the submission's folder) what it may read beyond the Python installation."""
+    return [*prefix(), *command]

@@ -128,9 +128,7 @@ def run_meta_train(conn: Connection, channel: Channel, cls: type[Agent], config:
             agent.meta_train(ProxyTaskSampler(channel, config["budget_steps"]))
         except BudgetExhausted:
             pass
-        checkpoint = Path(config["checkpoint"])
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        agent.save(checkpoint)
+        agent.save(Path(config["checkpoint"]))
     except TrialAborted:
         return
     except BaseException:
