@@ -27,6 +27,10 @@ class InvalidAction(Exception):
 
 def check_action(space: gym.Space[Any], action: Any) -> Any:
     """Return ``action`` in the space's own type, or raise InvalidAction with the reason."""
+    if type(action) is int and isinstance(space, gym.spaces.Discrete):  # the hot path, checked cheaply
+        if int(space.start) <= action < int(space.start) + int(space.n):
+            return action
+        raise InvalidAction(f"action {action} is outside {space}")
     try:
         if isinstance(space, gym.spaces.Discrete):
             array = np.asarray(action)
@@ -48,6 +52,22 @@ def check_action(space: gym.Space[Any], action: Any) -> Any:
         raise
     except Exception as exc:  # unconvertible types and the like
         raise InvalidAction(f"cannot read action {_show(action)}: {exc}") from None
+
+
+def check_actions(space: gym.Space[Any], actions: Any, n: int) -> list[Any]:
+    """A batch of ``n`` actions checked at once; falls back to one by one to name the culprit."""
+    array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+    if array.shape[:1] != (n,):
+        raise InvalidAction(f"a vector env of {n} copies needs {n} actions, got shape {array.shape}")
+    if isinstance(space, gym.spaces.Discrete) and array.ndim == 1 and array.dtype.kind in "iu":
+        low = int(space.start)
+        if low <= int(array.min()) and int(array.max()) < low + int(space.n):
+            return array.tolist()
+    elif isinstance(space, gym.spaces.Box) and array.shape[1:] == space.shape and array.dtype.kind == "f":
+        batch = array.astype(space.dtype, copy=False)
+        if np.isfinite(batch).all() and (batch >= space.low).all() and (batch <= space.high).all():
+            return list(batch)
+    return [check_action(space, a) for a in array]
 
 
 def _show(value: Any) -> str:
@@ -203,10 +223,7 @@ class EnvServer:
 
         if any(copies.needs_reset):
             return ("error", "step() called before reset()")
-        actions = np.asarray(raw_action) if not isinstance(raw_action, np.ndarray) else raw_action
-        if actions.shape[:1] != (n,):
-            raise InvalidAction(f"a vector env of {n} copies needs {n} actions, got shape {actions.shape}")
-        checked = [check_action(copies.action_space, a) for a in actions]
+        checked = check_actions(copies.action_space, raw_action, n)
         self.budget.used += n
         last = self._last_grant(n)
         observations, rewards, terms, truncs, infos, finals = [], [], [], [], [], []

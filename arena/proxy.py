@@ -7,7 +7,6 @@ variant's parameters because none of them exist in this process.
 
 from __future__ import annotations
 
-from multiprocessing.connection import Connection
 from typing import Any
 
 import gymnasium as gym
@@ -16,6 +15,7 @@ from gymnasium.vector.utils import batch_space
 
 from arena import wire
 from arena.api import BudgetExhausted
+from arena.lane import Lane
 
 
 class TrialAborted(BaseException):
@@ -26,24 +26,32 @@ class TrialAborted(BaseException):
 
 
 def to_wire(action: Any) -> Any:
-    """Plain numbers or a numeric array: the only action shapes the harness will unpickle."""
-    if isinstance(action, (bool, int, float)):
+    """Plain numbers or a numeric array: the only action shapes the harness will read."""
+    if type(action) is int or isinstance(action, (bool, float)):
         return action
     array = np.asarray(action)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"action must be numeric, got {type(action).__name__} of dtype {array.dtype}")
+    if array.ndim == 0 and array.dtype.kind in "iu":
+        return int(array)  # the common discrete action, in its compact wire form
     return np.ascontiguousarray(array)
 
 
 class Channel:
-    """The worker's end of the connection, used as request/response while the agent learns."""
+    """The worker's end of the lane: plain messages, and request/response while the agent learns."""
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
+    def __init__(self, lane: Lane):
+        self.lane = lane
+
+    def send(self, *message: Any) -> None:
+        self.lane.send(wire.encode(message))
+
+    def recv(self) -> tuple[Any, ...]:
+        return wire.decode_trusted(self.lane.recv())
 
     def request(self, *message: Any) -> tuple[Any, ...]:
-        wire.send(self.conn, *message)
-        reply = wire.recv_trusted(self.conn)
+        self.send(*message)
+        reply = self.recv()
         kind = reply[0]
         if kind == "ok":
             return reply[1:]

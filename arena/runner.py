@@ -17,11 +17,11 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import games
+from arena import lane as lanes
 from arena import sandbox, wire
 from arena.envserver import Budget, EnvServer, InvalidAction, check_action, fixed
 from arena.seeding import derive_seed
@@ -117,11 +117,12 @@ class AgentWorker:
         self.scratch = Path(tempfile.mkdtemp(prefix=f"arena-{submission.name[:20]}-"))
         self.log_path = self.scratch / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.conn: Connection | None = None
+        self.lane: lanes.Lane | None = None
         self.defines_meta_train = False
 
     def start(self) -> None:
         parent, child = socket.socketpair()
+        mem_fd, size = lanes.create()
         limits = {
             "memory_bytes": self.limits.memory_bytes,
             "open_files": self.limits.open_files,
@@ -145,24 +146,27 @@ class AgentWorker:
             if key in os.environ:
                 env[key] = os.environ[key]
         command = sandbox.wrap(
-            [sys.executable, "-m", "arena.worker", str(child.fileno()), json.dumps(limits)],
+            [sys.executable, "-m", "arena.worker", str(child.fileno()), str(mem_fd), str(size), json.dumps(limits)],
             scratch=self.scratch,
             readable=[self.submission.path],
         )
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                command,
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.scratch,
-                env=env,
-                start_new_session=True,  # its own process group: killed whole, spared the user's Ctrl-C
-            )
-        child.close()
-        self.conn = Connection(parent.detach())
-        wire.send(self.conn, "load", str(self.submission.path), self.submission.entry)
+        try:
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(
+                    command,
+                    pass_fds=(child.fileno(), mem_fd),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.scratch,
+                    env=env,
+                    start_new_session=True,  # its own process group: killed whole, spared the user's Ctrl-C
+                )
+            self.lane = lanes.Lane(mem_fd, size, parent, "harness")
+        finally:
+            child.close()
+            os.close(mem_fd)
+        self.send("load", str(self.submission.path), self.submission.entry)
         message = self.recv(time.monotonic() + self.limits.load_seconds, phase="import")
         if message[0] != "loaded":
             raise WorkerFailure("error", f"worker answered {message[0]!r} to load")
@@ -173,27 +177,25 @@ class AgentWorker:
         return self.proc is not None and self.proc.poll() is None
 
     def send(self, *message: Any) -> None:
-        assert self.conn is not None
+        """To the worker. It reads promptly unless hung, so a send that waits long is a timeout."""
+        assert self.lane is not None
         try:
-            wire.send(self.conn, *message)
-        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.lane.send(wire.encode(message), deadline=time.monotonic() + self.limits.setup_seconds)
+        except TimeoutError:
+            raise WorkerFailure("timeout", "the agent stopped reading its messages") from None
+        except lanes.LaneClosed:
             raise WorkerFailure("error", self._death_text()) from None
 
     def recv(self, deadline: float, phase: str) -> tuple[Any, ...]:
         """The worker's next message; agent failures raise WorkerFailure with their status."""
-        assert self.conn is not None
-        remaining = deadline - time.monotonic()
+        assert self.lane is not None
         try:
-            ready = remaining > 0 and self.conn.poll(remaining)
-        except (OSError, EOFError):
-            ready = True
-        if not ready:
-            raise WorkerFailure("timeout", f"no answer from the agent within the time limit ({phase})")
-        try:
-            message = wire.recv_untrusted(self.conn)
-        except (EOFError, OSError):
+            message = wire.decode_untrusted(self.lane.recv(deadline))
+        except TimeoutError:
+            raise WorkerFailure("timeout", f"no answer from the agent within the time limit ({phase})") from None
+        except lanes.LaneClosed:
             raise WorkerFailure("error", self._death_text()) from None
-        except wire.ProtocolError as exc:
+        except (lanes.LaneError, wire.ProtocolError) as exc:
             raise WorkerFailure("error", str(exc)) from None
         if message[0] in ("error", "oom"):
             text = str(message[2]) if len(message) > 2 else ""
@@ -252,9 +254,9 @@ class AgentWorker:
             except ProcessLookupError:
                 pass
             self.proc.wait()
-        if self.conn is not None:
-            self.conn.close()
-        self.proc, self.conn = None, None
+        if self.lane is not None:
+            self.lane.close()
+        self.proc, self.lane = None, None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -359,7 +361,6 @@ class Runner:
 
     def _serve(self, worker: AgentWorker, server: EnvServer, grace: float, done: str, phase: str) -> None:
         """Answer the agent's env requests until it reports ``done``, within budget + grace."""
-        assert worker.conn is not None
         deadline = server.budget.deadline + grace
         while True:
             message = worker.recv(deadline, phase=phase)

@@ -1,7 +1,8 @@
 """The agent worker: the only process that imports a submission's code.
 
-Started by the harness as ``python -m arena.worker FD LIMITS_JSON``. It applies its resource
-limits, then serves commands over the connection on FD: ``load`` once, then any number of
+Started by the harness as ``python -m arena.worker SOCKET_FD MEMFD SIZE LIMITS_JSON``. It
+applies its resource limits, then serves commands over the shared-memory lane (see
+``arena.lane``): ``load`` once, then any number of
 ``trial`` and ``meta_train`` commands, so that one worker (and its ``import torch``) serves
 many trials of one submission.
 """
@@ -14,13 +15,14 @@ import os
 import resource
 import sys
 import traceback
-from multiprocessing.connection import Connection
+import socket
 from pathlib import Path
 from typing import Any
 
-from arena import wire
+from arena import lane as lanes
 from arena.api import Agent, AgentSpec, BudgetExhausted
 from arena.proxy import Channel, ProxyTaskSampler, TrialAborted, make_proxy, to_wire
+
 
 ERROR_TEXT_LIMIT = 4000
 
@@ -81,12 +83,12 @@ def _spec(config: dict[str, Any]) -> AgentSpec:
     )
 
 
-def _report_failure(conn: Connection, phase: str) -> None:
+def _report_failure(channel: Channel, phase: str) -> None:
     kind = "oom" if isinstance(sys.exc_info()[1], MemoryError) else "error"
-    wire.send(conn, kind, phase, _error_text())
+    channel.send(kind, phase, _error_text())
 
 
-def run_trial(conn: Connection, channel: Channel, cls: type[Agent], config: dict[str, Any]) -> None:
+def run_trial(channel: Channel, cls: type[Agent], config: dict[str, Any]) -> None:
     try:
         agent = cls(_spec(config))
         if config["checkpoint"]:
@@ -102,12 +104,12 @@ def run_trial(conn: Connection, channel: Channel, cls: type[Agent], config: dict
     except TrialAborted:
         return
     except BaseException:
-        _report_failure(conn, "adapt")
+        _report_failure(channel, "adapt")
         return
-    wire.send(conn, "adapted")
+    channel.send("adapted")
 
     while True:
-        message = wire.recv_trusted(conn)
+        message = channel.recv()
         if message[0] != "act":
             return  # "done"
         _, new_episode, observation, info = message
@@ -116,12 +118,12 @@ def run_trial(conn: Connection, channel: Channel, cls: type[Agent], config: dict
                 agent.reset()
             action = to_wire(agent.act(observation, info))
         except BaseException:
-            _report_failure(conn, "act")
+            _report_failure(channel, "act")
             return
-        wire.send(conn, "action", action)
+        channel.send("action", action)
 
 
-def run_meta_train(conn: Connection, channel: Channel, cls: type[Agent], config: dict[str, Any]) -> None:
+def run_meta_train(channel: Channel, cls: type[Agent], config: dict[str, Any]) -> None:
     try:
         agent = cls(_spec(config))
         try:
@@ -132,35 +134,35 @@ def run_meta_train(conn: Connection, channel: Channel, cls: type[Agent], config:
     except TrialAborted:
         return
     except BaseException:
-        _report_failure(conn, "meta_train")
+        _report_failure(channel, "meta_train")
         return
-    wire.send(conn, "meta_trained")
+    channel.send("meta_trained")
 
 
 def main() -> None:
-    fd, limits = int(sys.argv[1]), json.loads(sys.argv[2])
+    sock_fd, mem_fd, size, limits = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
     die_with_parent()
     apply_limits(limits)
-    conn = Connection(fd)
-    channel = Channel(conn)
-    _, submission_dir, entry = wire.recv_trusted(conn)
+    channel = Channel(lanes.Lane(mem_fd, size, socket.socket(fileno=sock_fd), "worker"))
+    os.close(mem_fd)
+    _, submission_dir, entry = channel.recv()
     os.chdir(os.environ.get("ARENA_SCRATCH", "."))
     try:
         cls = load_entry(submission_dir, entry)
     except BaseException:
-        _report_failure(conn, "import")
+        _report_failure(channel, "import")
         return
     meta_train = getattr(cls, "meta_train", None)
-    wire.send(conn, "loaded", {"meta_train": callable(meta_train) and meta_train is not Agent.meta_train})
+    channel.send("loaded", {"meta_train": callable(meta_train) and meta_train is not Agent.meta_train})
     while True:
         try:
-            message = wire.recv_trusted(conn)
+            message = channel.recv()
         except EOFError:
             return
         if message[0] == "trial":
-            run_trial(conn, channel, cls, message[1])
+            run_trial(channel, cls, message[1])
         elif message[0] == "meta_train":
-            run_meta_train(conn, channel, cls, message[1])
+            run_meta_train(channel, cls, message[1])
         else:
             return
 

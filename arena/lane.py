@@ -1,0 +1,176 @@
+"""A shared-memory message lane between the harness and one agent worker.
+
+A pipe round trip costs ~125 µs here while a CartPole step costs ~7 µs, so per-step IPC through
+pipes would make learning ~10x slower than the env allows. A lane is a memfd mapped by both
+processes: one buffer per direction plus counters. The receiver spins briefly on the counters
+(the peer usually answers within microseconds), then sleeps on a socket that the sender pokes
+only when the receiver says it is asleep. The socket's EOF also tells each side the other died.
+
+Everything the harness reads from the worker's half is untrusted: lengths are bounds-checked
+and bytes are copied out before they are parsed.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import select
+import socket
+import time
+
+_SLOTS = 8  # uint64 counters at the start of the mapping
+_H2W_SENT, _H2W_READ, _W2H_SENT, _W2H_READ, _HARNESS_WAITING, _WORKER_WAITING, _H2W_LEN, _W2H_LEN = range(_SLOTS)
+_HEADER = 64
+CAPACITY = 1 << 20  # bytes per direction and chunk; longer messages go in several chunks
+MAX_MESSAGE = 64 << 20  # the most a harness accepts from a worker
+_MORE = 1 << 63
+SPIN_SECONDS = 50e-6  # the least spinning before sleeping: a step answer usually arrives sooner
+MAX_SPIN_SECONDS = 3e-3  # spin up to this long while the peer's answers usually come that fast
+_NAP = 0.01  # sleeping waits re-check this often, so a lost wake-up costs at most this
+
+
+class LaneClosed(EOFError):
+    """The other process closed its end (it exited or was killed)."""
+
+
+class LaneError(RuntimeError):
+    """The other process wrote something that is not a valid message."""
+
+
+def create() -> tuple[int, int]:
+    """A new lane's memfd and its size, for the harness to map and pass to the worker."""
+    size = _HEADER + 2 * CAPACITY
+    fd = os.memfd_create("arena-lane", 0)
+    os.ftruncate(fd, size)
+    return fd, size
+
+
+class Lane:
+    def __init__(self, mem_fd: int, size: int, sock: socket.socket, side: str):
+        self.mm = mmap.mmap(mem_fd, size)
+        self.sock = sock
+        self.sock.setblocking(False)
+        self.header = memoryview(self.mm)[:_HEADER].cast("Q")
+        h2w = memoryview(self.mm)[_HEADER : _HEADER + CAPACITY]
+        w2h = memoryview(self.mm)[_HEADER + CAPACITY : _HEADER + 2 * CAPACITY]
+        if side == "harness":
+            self.out, self.inbox = h2w, w2h
+            self.out_sent, self.out_read, self.out_len = _H2W_SENT, _H2W_READ, _H2W_LEN
+            self.in_sent, self.in_read, self.in_len = _W2H_SENT, _W2H_READ, _W2H_LEN
+            self.me_waiting, self.peer_waiting = _HARNESS_WAITING, _WORKER_WAITING
+        else:
+            self.out, self.inbox = w2h, h2w
+            self.out_sent, self.out_read, self.out_len = _W2H_SENT, _W2H_READ, _W2H_LEN
+            self.in_sent, self.in_read, self.in_len = _H2W_SENT, _H2W_READ, _H2W_LEN
+            self.me_waiting, self.peer_waiting = _WORKER_WAITING, _HARNESS_WAITING
+        self._typical_wait = SPIN_SECONDS  # moving average of how long answers take
+        self._sent = int(self.header[self.out_sent])
+        self._read = int(self.header[self.in_read])
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    def _poke(self) -> None:
+        if self.header[self.peer_waiting]:
+            self.header[self.peer_waiting] = 0
+            try:
+                self.sock.send(b"!")
+            except (BlockingIOError, InterruptedError):
+                pass  # the peer's socket buffer is full of pokes: it is awake anyway
+            except OSError:
+                raise LaneClosed("the other side of the lane is gone") from None
+
+    def _wait(self, ready_slot: int, ready_value: int, deadline: float | None) -> None:
+        """Until header[ready_slot] != ready_value, spinning first, then sleeping."""
+        header = self.header
+        if header[ready_slot] != ready_value:
+            return
+        # Sleeping costs a wake-up, and the kernel may preempt the waker to run us (~0.1-0.6 ms).
+        # So spin about as long as the peer has lately needed to answer, yielding the core to
+        # any other runnable process meanwhile; sleep only when answers are slow.
+        started = time.perf_counter()
+        typical = self._typical_wait
+        spin_until = started + (3 * typical if typical < MAX_SPIN_SECONDS / 3 else SPIN_SECONDS)
+        yield_after = started + SPIN_SECONDS
+        while True:
+            now = time.perf_counter()
+            if header[ready_slot] != ready_value:
+                self._typical_wait = 0.8 * typical + 0.2 * (now - started)
+                return
+            if now > spin_until:
+                break
+            if now > yield_after:
+                os.sched_yield()
+        while True:
+            header[self.me_waiting] = 1
+            if header[ready_slot] != ready_value:
+                header[self.me_waiting] = 0
+                return
+            timeout = _NAP if deadline is None else min(_NAP, deadline - time.monotonic())
+            if timeout <= 0:
+                header[self.me_waiting] = 0
+                raise TimeoutError("no message before the deadline")
+            readable, _, _ = select.select([self.sock], [], [], timeout)
+            if readable:
+                try:
+                    data = self.sock.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    data = b"!"
+                except OSError:
+                    data = b""
+                if not data:
+                    raise LaneClosed("the other side of the lane is gone")
+            header[self.me_waiting] = 0
+            if header[ready_slot] != ready_value:
+                self._typical_wait = 0.8 * typical + 0.2 * (time.perf_counter() - started)
+                return
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def send(self, data: bytes, deadline: float | None = None) -> None:
+        view = memoryview(data)
+        total = len(view)
+        offset = 0
+        while True:
+            # The previous chunk must have been copied out before its buffer is reused.
+            while int(self.header[self.out_read]) != self._sent:
+                self._wait(self.out_read, int(self.header[self.out_read]), deadline)
+            chunk = min(CAPACITY, total - offset)
+            self.out[:chunk] = view[offset : offset + chunk]
+            offset += chunk
+            more = offset < total
+            self.header[self.out_len] = chunk | (_MORE if more else 0)
+            self._sent += 1
+            self.header[self.out_sent] = self._sent
+            self._poke()
+            if not more:
+                return
+
+    def recv(self, deadline: float | None = None, limit: int = MAX_MESSAGE) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            self._wait(self.in_sent, self._read, deadline)
+            raw = int(self.header[self.in_len])
+            more = bool(raw & _MORE)
+            chunk = raw & ~_MORE
+            if chunk > CAPACITY or (more and chunk == 0):
+                raise LaneError("malformed chunk length")
+            size += chunk
+            if size > limit:
+                raise LaneError(f"message longer than {limit} bytes")
+            parts.append(bytes(self.inbox[:chunk]))  # copied out: the peer may scribble on it later
+            self._read += 1
+            self.header[self.in_read] = self._read
+            self._poke()
+            if not more:
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        self.header.release()
+        self.out.release()
+        self.inbox.release()
+        try:
+            self.mm.close()
+        except BufferError:
+            pass
+        self.sock.close()
