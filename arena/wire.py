@@ -21,7 +21,20 @@ import numpy as np
 _PICKLE, _STEP_INT, _STEP_ARRAY, _ACTION_INT, _ACTION_ARRAY, _STEP_REPLY, _ACT = range(7)
 _NUMERIC = {
     np.dtype(t).str: np.dtype(t)
-    for t in ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32", "float64")
+    for t in (
+        "bool",
+        "int8",
+        "uint8",
+        "int16",
+        "uint16",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+    )
 }
 _DTYPE_FIELD = {name: name.encode().ljust(4) for name in _NUMERIC}
 _SHAPES = [struct.Struct(f"<{n}q") for n in range(9)]
@@ -106,10 +119,11 @@ def encode(message: tuple[Any, ...]) -> bytes:
             info = pickle.dumps(message[5], protocol=pickle.HIGHEST_PROTOCOL) if message[5] else b""
             head = _REPLY.pack(message[2], bool(message[3]), bool(message[4]))
             return bytes((_STEP_REPLY,)) + head + _pack_array(message[1]) + info
-    elif kind == "act" and len(message) == 4 and isinstance(message[2], np.ndarray):
-        if message[2].dtype.str in _NUMERIC:
-            info = pickle.dumps(message[3], protocol=pickle.HIGHEST_PROTOCOL) if message[3] else b""
-            return bytes((_ACT, bool(message[1]))) + _pack_array(message[2]) + info
+    elif (
+        kind == "act" and len(message) == 4 and isinstance(message[2], np.ndarray) and message[2].dtype.str in _NUMERIC
+    ):
+        info = pickle.dumps(message[3], protocol=pickle.HIGHEST_PROTOCOL) if message[3] else b""
+        return bytes((_ACT, bool(message[1]))) + _pack_array(message[2]) + info
     return bytes((_PICKLE,)) + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -13,16 +13,15 @@ import importlib
 import json
 import os
 import resource
+import socket
 import sys
 import traceback
-import socket
 from pathlib import Path
 from typing import Any
 
 from arena import lane as lanes
 from arena.api import Agent, AgentSpec, BudgetExhausted
 from arena.proxy import Channel, ProxyTaskSampler, TrialAborted, make_proxy, to_wire
-
 
 ERROR_TEXT_LIMIT = 4000
 
