@@ -360,6 +360,29 @@ def _print_standings(records: list[dict[str, Any]]) -> None:
     console.print(standings_table(records))
 
 
+@app.command("bench")
+def bench_command(
+    fmt: Format = "table",
+    quick: Annotated[bool, typer.Option("--quick", help="one repetition, fewer steps (~30 s)")] = False,
+) -> None:
+    """The harness's own speed figures, as ratios measured back to back in one run."""
+    from arena.bench import describe_cost_model, run_bench
+
+    _check_format(fmt)
+    figures = run_bench(quick=quick, log=lambda text: err.print(f"[dim]bench: {text}[/dim]"))
+    if fmt == "json":
+        _print_json(
+            [{"name": f.name, "value": f.value, "target": f.target, "met": f.met, "detail": f.detail} for f in figures]
+        )
+        return
+    table = Table("figure", "value", "target", "", "detail")
+    for f in figures:
+        mark = "" if f.met is None else ("[green]met[/green]" if f.met else "[red]missed[/red]")
+        table.add_row(f.name, f"{f.value:.3f}", f.target, mark, f.detail)
+    console.print(table)
+    console.print(describe_cost_model(), highlight=False)
+
+
 @app.command("demo")
 def demo_command(
     db: DbOption = None,

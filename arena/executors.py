@@ -47,55 +47,66 @@ def _runner_main(jobs: Any, results: Any, limits: Limits) -> None:
 
 
 class LocalExecutor:
+    """N runner processes, started on first use and kept until ``shutdown()``: one executor
+    serves a run's meta-training and its trials with the same warm agent workers."""
+
     def __init__(self, workers: int = 1, limits: Limits | None = None):
         self.workers = max(1, workers)
         self.limits = limits or Limits()
         self._runner: Runner | None = None
         self._procs: list[Any] = []
+        self._jobs: Any = None
+        self._results: Any = None
+
+    def _start(self) -> None:
+        # Spawned, not forked: the driver has threads (progress bar) that fork would copy mid-lock.
+        ctx = mp.get_context("spawn")
+        self._jobs, self._results = ctx.Queue(), ctx.Queue()
+        self._procs = [
+            ctx.Process(target=_runner_main, args=(self._jobs, self._results, self.limits), daemon=True)
+            for _ in range(self.workers)
+        ]
+        for proc in self._procs:
+            proc.start()
 
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
         if not jobs:
             return
-        if self.workers == 1 or len(jobs) == 1:
+        if self.workers == 1:
             if self._runner is None:
                 self._runner = Runner(self.limits)
             for index, job in enumerate(jobs):
                 yield index, run_job(self._runner, job)
             return
-        # Spawned, not forked: the driver has threads (progress bar) that fork would copy mid-lock.
-        ctx = mp.get_context("spawn")
-        job_queue: Any = ctx.Queue()
-        result_queue: Any = ctx.Queue()
-        n = min(self.workers, len(jobs))
+        if not self._procs:
+            self._start()
         for item in enumerate(jobs):
-            job_queue.put(item)
-        for _ in range(n):
-            job_queue.put(None)
-        self._procs = [
-            ctx.Process(target=_runner_main, args=(job_queue, result_queue, self.limits), daemon=True) for _ in range(n)
-        ]
-        for proc in self._procs:
-            proc.start()
+            self._jobs.put(item)
         received = 0
-        try:
-            while received < len(jobs):
-                try:
-                    index, outcome = result_queue.get(timeout=5)
-                except queue.Empty:
-                    if not any(p.is_alive() for p in self._procs):
-                        raise RuntimeError("every runner process died; see the messages above") from None
-                    continue
-                received += 1
-                yield index, outcome
-        finally:
-            self.shutdown()
+        while received < len(jobs):
+            try:
+                index, outcome = self._results.get(timeout=5)
+            except queue.Empty:
+                if not any(p.is_alive() for p in self._procs):
+                    raise RuntimeError("every runner process died; see the messages above") from None
+                continue
+            received += 1
+            yield index, outcome
 
     def shutdown(self) -> None:
+        # Jobs still queued (after Ctrl-C, say) are dropped: their trials stay unstored and rerun later.
+        while self._procs:
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self._procs:
+            self._jobs.put(None)
         for proc in self._procs:
+            proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
-        for proc in self._procs:
-            proc.join(timeout=10)
+                proc.join(timeout=5)
             if proc.is_alive():
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.join()

@@ -24,8 +24,8 @@ _HEADER = 64
 CAPACITY = 1 << 20  # bytes per direction and chunk; longer messages go in several chunks
 MAX_MESSAGE = 64 << 20  # the most a harness accepts from a worker
 _MORE = 1 << 63
-SPIN_SECONDS = 50e-6  # the least spinning before sleeping: a step answer usually arrives sooner
-MAX_SPIN_SECONDS = 3e-3  # spin up to this long while the peer's answers usually come that fast
+SPIN_SECONDS = 1e-3  # spin (yielding) this long before sleeping: answers usually come sooner
+YIELD_AFTER_SECONDS = 20e-6
 _NAP = 0.01  # sleeping waits re-check this often, so a lost wake-up costs at most this
 
 
@@ -63,7 +63,6 @@ class Lane:
             self.out_sent, self.out_read, self.out_len = _W2H_SENT, _W2H_READ, _W2H_LEN
             self.in_sent, self.in_read, self.in_len = _H2W_SENT, _H2W_READ, _H2W_LEN
             self.me_waiting, self.peer_waiting = _WORKER_WAITING, _HARNESS_WAITING
-        self._typical_wait = SPIN_SECONDS  # moving average of how long answers take
         self._sent = int(self.header[self.out_sent])
         self._read = int(self.header[self.in_read])
 
@@ -84,17 +83,16 @@ class Lane:
         header = self.header
         if header[ready_slot] != ready_value:
             return
-        # Sleeping costs a wake-up, and the kernel may preempt the waker to run us (~0.1-0.6 ms).
-        # So spin about as long as the peer has lately needed to answer, yielding the core to
-        # any other runnable process meanwhile; sleep only when answers are slow.
+        # Sleeping costs a wake-up, and the kernel may preempt the waker to run us (~0.1-0.6 ms),
+        # so spin first, yielding the core to any other runnable process after a few µs. An
+        # adaptive spin length was tried: sleeps inflate the measured answer time, which then
+        # shortens the spin, which causes more sleeps; a fixed bound is steadier.
         started = time.perf_counter()
-        typical = self._typical_wait
-        spin_until = started + (3 * typical if typical < MAX_SPIN_SECONDS / 3 else SPIN_SECONDS)
-        yield_after = started + SPIN_SECONDS
+        spin_until = started + SPIN_SECONDS
+        yield_after = started + YIELD_AFTER_SECONDS
         while True:
             now = time.perf_counter()
             if header[ready_slot] != ready_value:
-                self._typical_wait = 0.8 * typical + 0.2 * (now - started)
                 return
             if now > spin_until:
                 break
@@ -121,7 +119,6 @@ class Lane:
                     raise LaneClosed("the other side of the lane is gone")
             header[self.me_waiting] = 0
             if header[ready_slot] != ready_value:
-                self._typical_wait = 0.8 * typical + 0.2 * (time.perf_counter() - started)
                 return
 
     # -- messages ------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ class Outcome:
     steps_used: int = 0
     wall_seconds: float = 0.0
     adapt_seconds: float = 0.0
+    startup_seconds: float = 0.0  # from the trial's start to the agent's first message
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -312,7 +313,7 @@ class Runner:
         started = time.monotonic()
         outcome = Outcome(status="ok")
         try:
-            self._trial(job, outcome)
+            self._trial(job, outcome, started)
         except WorkerFailure as failure:
             outcome.status, outcome.error = failure.status, failure.text
             outcome.eval_return, outcome.episode_returns = None, []
@@ -320,7 +321,7 @@ class Runner:
         outcome.wall_seconds = round(time.monotonic() - started, 4)
         return outcome
 
-    def _trial(self, job: TrialJob, outcome: Outcome) -> None:
+    def _trial(self, job: TrialJob, outcome: Outcome, started: float) -> None:
         worker = self.worker(job.submission)
         variant = games.parse_variant(job.variant)
         eval_env = games.make(variant)
@@ -343,15 +344,15 @@ class Runner:
             Budget(job.budget, job.adapt_seconds), fixed(variant), derive_seed(secret, job.budget, "adapt")
         )
         try:
-            adapt_started = time.monotonic()
-            self._serve(
+            first_message = self._serve(
                 worker,
                 server,
                 grace=self.limits.setup_seconds + 0.1 * job.adapt_seconds,
                 done="adapted",
                 phase="adaptation",
             )
-            outcome.adapt_seconds = round(time.monotonic() - adapt_started, 4)
+            outcome.startup_seconds = round(first_message - started, 4)
+            outcome.adapt_seconds = round(time.monotonic() - first_message, 4)
         finally:
             outcome.steps_used = server.steps_used
             server.close()
@@ -359,13 +360,19 @@ class Runner:
         outcome.eval_return = float(sum(outcome.episode_returns) / len(outcome.episode_returns))
         worker.send("done")
 
-    def _serve(self, worker: AgentWorker, server: EnvServer, grace: float, done: str, phase: str) -> None:
-        """Answer the agent's env requests until it reports ``done``, within budget + grace."""
+    def _serve(self, worker: AgentWorker, server: EnvServer, grace: float, done: str, phase: str) -> float:
+        """Answer the agent's env requests until it reports ``done``, within budget + grace.
+
+        Returns when (monotonic) the agent's first message arrived.
+        """
         deadline = server.budget.deadline + grace
+        first: float | None = None
         while True:
             message = worker.recv(deadline, phase=phase)
+            if first is None:
+                first = time.monotonic()
             if message[0] == done:
-                return
+                return first
             try:
                 reply = server.handle(message)
             except InvalidAction as exc:

@@ -93,6 +93,35 @@ def _unpack_array(data: bytes | memoryview, offset: int) -> tuple[np.ndarray, in
     return np.frombuffer(data, dtype=dtype, count=count, offset=start).reshape(shape), end
 
 
+def _pack_info(info: dict[str, Any]) -> bytes:
+    """An info dict: compact when it holds only numeric arrays (action masks), else pickled."""
+    if not info:
+        return b""
+    parts = [b"\x01", bytes((len(info),))]
+    for key, value in info.items():
+        if not (type(key) is str and len(key) < 256 and isinstance(value, np.ndarray) and value.dtype.str in _NUMERIC):
+            return b"\x00" + pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
+        name = key.encode()
+        parts += [bytes((len(name),)), name, _pack_array(value)]
+    if len(info) > 255:
+        return b"\x00" + pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
+    return b"".join(parts)
+
+
+def _unpack_info(data: bytes, offset: int) -> dict[str, Any]:
+    if offset >= len(data):
+        return {}
+    if data[offset] == 0:
+        return pickle.loads(data[offset + 1 :])  # trusted side only
+    info = {}
+    position = offset + 2
+    for _ in range(data[offset + 1]):
+        size = data[position]
+        key = data[position + 1 : position + 1 + size].decode()
+        info[key], position = _unpack_array(data, position + 1 + size)
+    return info
+
+
 def _pack_value(value: Any) -> bytes | None:
     """An action as int or array bytes; None if it has no compact form."""
     if type(value) is int and -(2**63) <= value < 2**63:
@@ -116,13 +145,13 @@ def encode(message: tuple[Any, ...]) -> bytes:
     elif kind == "ok" and len(message) == 6 and isinstance(message[1], np.ndarray) and type(message[2]) is float:
         # A single env's step answer: (ok, obs, reward, terminated, truncated, info)
         if message[1].dtype.str in _NUMERIC:
-            info = pickle.dumps(message[5], protocol=pickle.HIGHEST_PROTOCOL) if message[5] else b""
+            info = _pack_info(message[5])
             head = _REPLY.pack(message[2], bool(message[3]), bool(message[4]))
             return bytes((_STEP_REPLY,)) + head + _pack_array(message[1]) + info
     elif (
         kind == "act" and len(message) == 4 and isinstance(message[2], np.ndarray) and message[2].dtype.str in _NUMERIC
     ):
-        info = pickle.dumps(message[3], protocol=pickle.HIGHEST_PROTOCOL) if message[3] else b""
+        info = _pack_info(message[3])
         return bytes((_ACT, bool(message[1]))) + _pack_array(message[2]) + info
     return bytes((_PICKLE,)) + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -133,11 +162,11 @@ def decode_trusted(data: bytes) -> tuple[Any, ...]:
     if code == _STEP_REPLY:
         reward, terminated, truncated = _REPLY.unpack_from(data, 1)
         obs, end = _unpack_array(data, 1 + _REPLY.size)
-        info = pickle.loads(data[end:]) if end < len(data) else {}
+        info = _unpack_info(data, end)
         return ("ok", obs, reward, terminated, truncated, info)
     if code == _ACT:
         obs, end = _unpack_array(data, 2)
-        info = pickle.loads(data[end:]) if end < len(data) else {}
+        info = _unpack_info(data, end)
         return ("act", bool(data[1]), obs, info)
     message = pickle.loads(data[1:])
     assert isinstance(message, tuple)

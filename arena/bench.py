@@ -1,0 +1,241 @@
+"""``arena bench``: the harness's own cost, as ratios measured in one run.
+
+Machines here are noisy, so every figure is a ratio of two measurements taken back to back
+(the harness path and the same work without it), repeated, with the median reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import games
+from arena.runner import Limits, Runner, TrialJob
+from arena.submission import load_submission
+from arena.suites import load_suite
+
+TARGETS = {
+    "proxy_ratio_1": (">=", 0.3),
+    "proxy_ratio_64": (">=", 0.8),
+    "trial_startup_s": ("<=", 0.2),
+    "sb3_ratio": (">=", 0.9),
+    "parallel_efficiency": (">=", 1.8),
+}
+
+_AGENTS = '''
+import numpy as np
+import arena
+
+
+class Stepper(arena.Agent):
+    """Steps as fast as it can: the harness's cost is all that is left to measure."""
+
+    def adapt(self, env):
+        n = getattr(env, "num_envs", 1)
+        obs, info = env.reset(seed=0)
+        if n == 1:
+            while True:
+                mask = info.get("action_mask")
+                action = int(np.flatnonzero(mask)[0]) if mask is not None else 0
+                obs, reward, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    obs, info = env.reset()
+        actions = np.zeros(n, dtype=np.int64)
+        while True:
+            mask = info.get("action_mask")
+            if mask is not None:
+                actions = np.argmax(mask, axis=1)
+            obs, rewards, terminations, truncations, info = env.step(actions)
+
+    def act(self, observation, info):
+        mask = info.get("action_mask")
+        return int(np.flatnonzero(mask)[0]) if mask is not None else 0
+
+
+class Stepper64(Stepper):
+    num_envs = 64
+
+
+class PPOLearner(arena.Agent):
+    def adapt(self, env):
+        from stable_baselines3 import PPO
+
+        PPO("MlpPolicy", env, n_steps=512, batch_size=64, n_epochs=2, seed=0, device="cpu").learn(self.spec.budget_steps)
+
+    def act(self, observation, info):
+        return 0
+'''
+
+
+def _submission(root: Path, name: str, entry: str) -> Any:
+    folder = root / name
+    folder.mkdir()
+    (folder / "agent.py").write_text(_AGENTS)
+    (folder / "submission.toml").write_text(
+        f'[submission]\nname = "{name}"\nversion = "0"\nauthors = ["arena bench"]\nentry = "agent:{entry}"\n'
+    )
+    return load_submission(folder)
+
+
+def _raw_steps_per_second(variant: str, steps: int, copies: int = 1) -> float:
+    envs = [games.make(variant) for _ in range(copies)]
+    infos = [env.reset(seed=i)[1] for i, env in enumerate(envs)]
+    started = time.perf_counter()
+    done = 0
+    while done < steps:
+        for i, env in enumerate(envs):
+            mask = infos[i].get("action_mask")
+            action = int(mask.nonzero()[0][0]) if mask is not None else 0
+            _, _, terminated, truncated, infos[i] = env.step(action)
+            if terminated or truncated:
+                infos[i] = env.reset()[1]
+        done += copies
+    return done / (time.perf_counter() - started)
+
+
+def _proxy_steps_per_second(runner: Runner, submission: Any, variant: str, steps: int) -> tuple[float, float]:
+    """(steps/s through the proxy, startup seconds) for one adaptation of ``steps``."""
+    suite = load_suite("smoke")
+    job = TrialJob(submission, suite, "dev", variant, "bench", steps, 600.0, 0, 0)
+    outcome = runner.run_trial(job)
+    if outcome.status != "ok":
+        raise RuntimeError(f"bench trial failed: {outcome.status}: {outcome.error}")
+    return outcome.steps_used / outcome.adapt_seconds, outcome.startup_seconds
+
+
+def _median_ratio(
+    measure: Callable[[], float], baseline: Callable[[], float], repeats: int
+) -> tuple[float, float, float]:
+    ratios, ours, theirs = [], [], []
+    for _ in range(repeats):
+        a, b = measure(), baseline()
+        ours.append(a)
+        theirs.append(b)
+        ratios.append(a / b)
+    return statistics.median(ratios), statistics.median(ours), statistics.median(theirs)
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    detail: str
+
+    @property
+    def target(self) -> str:
+        op, bound = TARGETS.get(self.name, ("", 0.0))
+        return f"{op} {bound:g}" if op else ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.name not in TARGETS:
+            return None
+        op, bound = TARGETS[self.name]
+        return self.value >= bound if op == ">=" else self.value <= bound
+
+
+def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[Figure]:
+    import torch
+
+    torch.set_num_threads(1)  # the same as each agent worker gets
+    repeats = 1 if quick else 3
+    steps_1 = 20_000 if quick else 60_000
+    steps_64 = 64 * (300 if quick else 1000)
+    figures: list[Figure] = []
+    spiel = "catch" if "catch" in games.families() else "bandit"
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
+        root = Path(tmp)
+        single = _submission(root, "bench-stepper", "Stepper")
+        vector = _submission(root, "bench-stepper64", "Stepper64")
+        learner = _submission(root, "bench-ppo", "PPOLearner")
+        runner = Runner(Limits())
+        try:
+            startups: list[float] = []
+
+            def through(submission: Any, variant: str, steps: int) -> Callable[[], float]:
+                def measure() -> float:
+                    rate, startup = _proxy_steps_per_second(runner, submission, variant, steps)
+                    startups.append(startup)
+                    return rate
+
+                return measure
+
+            _proxy_steps_per_second(runner, single, "cartpole", 1000)  # start the worker once
+            for variant in ("cartpole", spiel):
+                log(f"proxy, 1 env: {variant}")
+                ratio, ours, raw = _median_ratio(
+                    through(single, variant, steps_1), lambda v=variant: _raw_steps_per_second(v, steps_1), repeats
+                )
+                figures.append(Figure("proxy_ratio_1", ratio, f"{variant}: {ours:,.0f} vs raw {raw:,.0f} steps/s"))
+            _proxy_steps_per_second(runner, vector, "cartpole", 6400)
+            for variant in ("cartpole", spiel):
+                log(f"proxy, 64 envs: {variant}")
+                ratio, ours, raw = _median_ratio(
+                    through(vector, variant, steps_64),
+                    lambda v=variant: _raw_steps_per_second(v, steps_64, 64),
+                    repeats,
+                )
+                figures.append(Figure("proxy_ratio_64", ratio, f"{variant}: {ours:,.0f} vs raw {raw:,.0f} steps/s"))
+            figures.append(
+                Figure(
+                    "trial_startup_s", statistics.median(startups), f"median of {len(startups)} trials, worker reused"
+                )
+            )
+
+            log("SB3 PPO through the proxy vs on the raw env")
+            sb3_steps = 2048 if quick else 8192
+
+            def sb3_raw() -> float:
+                from stable_baselines3 import PPO
+
+                env = games.make("cartpole")
+                model = PPO("MlpPolicy", env, n_steps=512, batch_size=64, n_epochs=2, seed=0, device="cpu")
+                started = time.perf_counter()
+                model.learn(sb3_steps)
+                return sb3_steps / (time.perf_counter() - started)
+
+            _proxy_steps_per_second(runner, learner, "cartpole", 512)  # import torch/SB3 in the worker once
+            ratio, ours, raw = _median_ratio(through(learner, "cartpole", sb3_steps), sb3_raw, repeats)
+            figures.append(Figure("sb3_ratio", ratio, f"PPO {ours:,.0f} vs raw {raw:,.0f} frames/s"))
+        finally:
+            runner.close()
+
+    log("smoke suite, random agent: 1 worker vs 2 workers")
+    figures.append(_parallel_efficiency(repeats))
+    return figures
+
+
+def _parallel_efficiency(repeats: int) -> Figure:
+    from arena import campaign
+    from arena.executors import LocalExecutor
+    from arena.store import Store
+
+    random_agent = load_submission(Path(__file__).resolve().parent.parent / "submissions" / "random")
+    suite = load_suite("smoke")
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
+                store = Store(Path(tmp) / "bench.db")
+                started = time.perf_counter()
+                campaign.run([random_agent], suite, "dev", store, LocalExecutor(workers))
+                times[workers].append(time.perf_counter() - started)
+                store.close()
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    return Figure("parallel_efficiency", one / two, f"smoke dev: {one:.2f}s at 1 worker, {two:.2f}s at 2")
+
+
+def describe_cost_model() -> str:
+    return textwrap.dedent(
+        """\
+        proxy ratios: env steps/s through the harness ÷ the same env stepped in this process.
+        trial_startup_s: from a trial's start to the agent's first env request, worker reused.
+        sb3_ratio: SB3 PPO frames/s learning through the proxy ÷ on the raw env (1 torch thread each).
+        parallel_efficiency: smoke wall time at 1 worker ÷ at 2 workers."""
+    )
