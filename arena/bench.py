@@ -12,6 +12,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[F
             for variant in ("cartpole", spiel):
                 log(f"proxy, 1 env: {variant}")
                 ratio, ours, raw = _median_ratio(
-                    through(single, variant, steps_1), lambda v=variant: _raw_steps_per_second(v, steps_1), repeats
+                    through(single, variant, steps_1), partial(_raw_steps_per_second, variant, steps_1), repeats
                 )
                 figures.append(Figure("proxy_ratio_1", ratio, f"{variant}: {ours:,.0f} vs raw {raw:,.0f} steps/s"))
             _proxy_steps_per_second(runner, vector, "cartpole", 6400)

@@ -19,7 +19,7 @@ from typing import Any
 
 import arena
 import games
-from arena.executors import LocalExecutor
+from arena.executors import Executor
 from arena.runner import MetaTrainJob, Outcome, TrialJob
 from arena.store import Store
 from arena.submission import Submission
@@ -105,7 +105,7 @@ def run(
     suite: Suite,
     split: str,
     store: Store,
-    executor: LocalExecutor,
+    executor: Executor,
     *,
     test_seed: int | None = None,
     progress: Progress | None = None,
@@ -161,7 +161,7 @@ def _meta_train(
     submissions: Sequence[Submission],
     suite: Suite,
     store: Store,
-    executor: LocalExecutor,
+    executor: Executor,
     families: set[str],
     progress: Progress | None,
 ) -> dict[tuple[str, str], tuple[str, str]]:

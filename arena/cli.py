@@ -245,9 +245,10 @@ def _run(
     workers: int,
     executor_name: str,
     test_seed_file: Path | None,
+    address: str | None = None,
 ) -> Any:
     from arena import campaign, sandbox
-    from arena.executors import make_executor
+    from arena.executors import EXECUTORS, make_executor
     from arena.store import Store
     from arena.submission import load_submission
     from arena.suites import SPLITS, load_suite, read_test_seed
@@ -267,7 +268,9 @@ def _run(
     if any(n > 1 for n in names.values()):
         raise ArenaError(f"two submissions share the name {names.most_common(1)[0][0]!r}")
     store = Store(db)
-    executor = make_executor(executor_name, workers)
+    if executor_name not in EXECUTORS:
+        raise ArenaError(f"unknown executor {executor_name!r}; choose {', '.join(EXECUTORS)}")
+    executor = make_executor(executor_name, workers, address=address)
     label = ", ".join(s.name for s in submissions)
     console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
     columns = (
@@ -301,12 +304,15 @@ def run_command(
     suite: Annotated[str, typer.Option("--suite", "-s", help="suite name or TOML path")] = "smoke",
     split: Annotated[str, typer.Option(help="train, dev or test")] = "dev",
     workers: Annotated[int, typer.Option("--workers", "-w", help="parallel trials [default: CPU cores]")] = 0,
-    executor: Annotated[str, typer.Option(help="local")] = "local",
+    executor: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster)")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (ray executor) [default: start a local Ray]")
+    ] = None,
     test_seed_file: Annotated[Path | None, typer.Option(help="file holding the test split's secret seed")] = None,
     db: DbOption = None,
 ) -> None:
     """Meta-train and evaluate submissions on a suite; resumable and idempotent."""
-    _run(submissions, suite, split, _db_path(db), workers or os.cpu_count() or 1, executor, test_seed_file)
+    _run(submissions, suite, split, _db_path(db), workers or os.cpu_count() or 1, executor, test_seed_file, address)
 
 
 def _records(db: Path, suite: str | None, split: str | None) -> list[dict[str, Any]]:
@@ -355,9 +361,36 @@ def results_command(
 
 
 def _print_standings(records: list[dict[str, Any]]) -> None:
-    from arena.scoring import standings_table
+    from leaderboard.standings import standings_table
 
     console.print(standings_table(records))
+
+
+@leaderboard_app.command("build")
+def leaderboard_build(
+    out: Annotated[Path, typer.Option(help="folder to write the site into")] = Path("site"),
+    db: DbOption = None,
+) -> None:
+    """Write the static site (self-contained; works from file:// and any static host)."""
+    from leaderboard.builder import build
+
+    report = build(_db_path(db), out)
+    console.print(
+        f"{report.index}: {len(report.written)} files written, {report.unchanged} unchanged, "
+        f"{len(report.removed)} stale removed.",
+        highlight=False,
+    )
+
+
+@leaderboard_app.command("serve")
+def leaderboard_serve(
+    site: Annotated[Path, typer.Option("--dir", help="the built site")] = Path("site"),
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8000,
+) -> None:
+    """Preview the built site on localhost (Ctrl-C stops)."""
+    from leaderboard.serve import serve
+
+    serve(site, port, ready=lambda url: console.print(f"Serving {site} at {url} (Ctrl-C stops)", highlight=False))
 
 
 @app.command("bench")
@@ -397,6 +430,11 @@ def demo_command(
     path = _db_path(db)
     _run(dirs, "smoke", "dev", path, workers or os.cpu_count() or 1, "local", None)
     _print_standings(_records(path, "smoke", "dev"))
+    from leaderboard.builder import build
+
+    report = build(path, out)
+    console.print(f"Site written to {report.index} ({len(report.written)} files changed). Open it in a browser,")
+    console.print("or preview it with: arena leaderboard serve --dir " + str(out), highlight=False)
 
 
 def main() -> None:

@@ -12,12 +12,20 @@ import queue
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from arena.runner import Limits, MetaTrainJob, Outcome, Runner, TrialJob
 from arena.worker import die_with_parent
 
 Job = TrialJob | MetaTrainJob
+
+
+class Executor(Protocol):
+    """Runs jobs and yields ``(index into jobs, outcome)`` as each finishes, in any order."""
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]: ...
+
+    def shutdown(self) -> None: ...
 
 
 def run_job(runner: Runner, job: Job) -> Outcome:
@@ -116,10 +124,14 @@ class LocalExecutor:
             self._runner = None
 
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
 
 
-def make_executor(name: str, workers: int, limits: Limits | None = None) -> LocalExecutor:
+def make_executor(name: str, workers: int, limits: Limits | None = None, address: str | None = None) -> Executor:
     if name == "local":
         return LocalExecutor(workers, limits)
+    if name == "ray":
+        from arena.ray_executor import RayExecutor  # optional: pip install meta-arena[ray]
+
+        return RayExecutor(workers, limits, address)
     raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")

@@ -28,7 +28,6 @@ from arena.seeding import derive_seed
 from arena.submission import Submission
 from arena.suites import Suite
 
-STATUSES = ("ok", "error", "timeout", "invalid_action", "oom")
 LOG_TAIL = 1500
 
 

@@ -18,6 +18,7 @@ import sqlite_utils
 
 from arena.errors import ArenaError
 
+STATUSES = ("ok", "error", "timeout", "invalid_action", "oom")  # how a trial can end
 TRIAL_KEY = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed")
 TRIAL_COLUMNS: dict[str, type] = {
     "submission_hash": str,

@@ -1,0 +1,92 @@
+"""The Ray executor: the same jobs as the local executor, as Ray actors on a cluster.
+
+Each actor is a trusted harness :class:`~arena.runner.Runner` (real envs, budgets, isolated
+agent workers on its node); the driver keeps one job in flight per actor and writes every result
+to SQLite itself, exactly as with the local executor. Submissions must be readable at the same
+path on every node (a shared filesystem), as the checkpoints are.
+
+Needs the optional extra: ``pip install meta-arena[ray]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from arena.errors import ArenaError
+from arena.executors import Job, run_job
+from arena.runner import Limits, Outcome, Runner
+
+
+class _RunnerActor:
+    def __init__(self, limits: Limits):
+        self.runner = Runner(limits)
+
+    def run(self, job: Job) -> Outcome:
+        try:
+            return run_job(self.runner, job)
+        except Exception as exc:  # a harness bug on this node: record it on the trial
+            return Outcome(status="error", error=f"harness: {type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class RayExecutor:
+    def __init__(self, workers: int = 1, limits: Limits | None = None, address: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ArenaError("the ray executor needs Ray: pip install 'meta-arena[ray]'") from None
+        self.ray = ray
+        self.workers = max(1, workers)
+        self.limits = limits or Limits()
+        self.address = address
+        self._actors: list[Any] = []
+        self._started_ray = False
+
+    def _start(self) -> None:
+        ray = self.ray
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+            self._started_ray = True
+        actor = ray.remote(num_cpus=1)(_RunnerActor)
+        self._actors = [actor.remote(self.limits) for _ in range(self.workers)]
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
+        if not jobs:
+            return
+        if not self._actors:
+            self._start()
+        ray = self.ray
+        pending: dict[Any, tuple[int, Any]] = {}
+        queue = list(enumerate(jobs))
+        queue.reverse()
+        idle = list(self._actors)
+        while queue or pending:
+            # One job in flight per actor, so its agent worker stays warm for the next one.
+            while idle and queue:
+                index, job = queue.pop()
+                actor = idle.pop()
+                pending[actor.run.remote(job)] = (index, actor)
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index, actor = pending.pop(ref)
+                idle.append(actor)
+                yield index, ray.get(ref)
+
+    def shutdown(self) -> None:
+        ray = self.ray
+        for actor in self._actors:
+            try:
+                ray.get(actor.close.remote(), timeout=30)
+            except Exception:  # an actor that died already has nothing to close
+                pass
+            ray.kill(actor)
+        self._actors = []
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False

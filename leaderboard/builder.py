@@ -1,0 +1,667 @@
+"""The static leaderboard site: scoring's boards rendered to self-contained HTML.
+
+Stage 6 of the pipeline (… → store → scoring → site). The site reads the store only to hand its
+records to :mod:`arena.scoring` and to offer them as downloads; everything it shows comes from the
+boards, the submissions' manifests and the suites' metadata.
+
+The output is plain files with relative links: no fonts, scripts or styles from elsewhere, so it
+works from ``file://`` and from any static host. A rebuild writes only files whose bytes changed
+and removes files it wrote before that are no longer part of the site (it keeps a list of what it
+owns in ``.metaarena-site.json``); it never touches other files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import games
+from arena import scoring
+from arena.errors import ArenaError
+from arena.scoring import Aggregate, Board, Entry, Interval
+from arena.store import Store
+from arena.suites import Suite, load_suite
+from leaderboard import svg
+from leaderboard.standings import standings_csv, standings_json
+
+HERE = Path(__file__).parent
+MANIFEST = ".metaarena-site.json"
+STATIC = ("style.css", "sort.js")
+TRIAL_FIELDS = (
+    "submission", "submission_version", "submission_hash", "suite", "suite_version", "split", "variant",
+    "family", "variant_group", "budget", "seed", "status", "eval_return", "normalized_score",
+    "episode_returns", "steps_used", "wall_seconds", "adapt_seconds", "error", "arena_version", "finished_at",
+)  # fmt: skip
+FAILURE_STATUSES = ("error", "timeout", "invalid_action", "oom")
+GROUP_NOTES = {
+    "interpolation": "drawn inside the meta-train ranges",
+    "extrapolation": "drawn outside them: generalisation",
+    "train": "drawn from the meta-train distribution",
+}
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    index: Path
+    written: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+
+def build_site(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scoring.N_RESAMPLES) -> Path:
+    """Build (or update) the static site from a results database; returns its ``index.html``."""
+    return build(db_path, out_dir, n_resamples=n_resamples).index
+
+
+def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scoring.N_RESAMPLES) -> BuildReport:
+    """:func:`build_site`, also telling which files it wrote and removed."""
+    store = Store(db_path, create=False)
+    try:
+        records, submissions, metas = store.trials(), store.submissions(), store.meta_trains()
+    finally:
+        store.close()
+    files = render_site(records, submissions, metas, n_resamples=n_resamples)
+    return write_site(Path(out_dir), files)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing: only what changed, removing only what we wrote before
+# --------------------------------------------------------------------------------------------
+
+
+def write_site(out: Path, files: Mapping[str, bytes]) -> BuildReport:
+    """Write ``files`` (relative path -> bytes) under ``out``, incrementally."""
+    manifest = out / MANIFEST
+    if out.exists() and not out.is_dir():
+        raise ArenaError(f"{out} is a file, not a site directory")
+    owned: set[str] = set()
+    if manifest.exists():
+        try:
+            owned = set(json.loads(manifest.read_text())["files"])
+        except (ValueError, KeyError, TypeError, OSError):
+            raise ArenaError(f"{manifest} is damaged; remove {out} and build again") from None
+    elif out.exists() and any(out.iterdir()):
+        raise ArenaError(f"{out} is not empty and was not built by `arena leaderboard build`; choose another --out")
+    written, unchanged = [], 0
+    for rel, content in sorted(files.items()):
+        path = out / rel
+        try:
+            if path.read_bytes() == content:
+                unchanged += 1
+                continue
+        except OSError:
+            pass
+        _write_atomic(path, content)
+        written.append(rel)
+    removed = []
+    for rel in sorted(owned - set(files)):
+        path = out / rel
+        if path.is_file():
+            path.unlink()
+            removed.append(rel)
+        parent = path.parent
+        while parent != out and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    listing = json.dumps({"generator": "metaarena leaderboard", "files": sorted(files)}, indent=1).encode() + b"\n"
+    if not manifest.exists() or manifest.read_bytes() != listing:
+        _write_atomic(manifest, listing)
+    return BuildReport(out / "index.html", tuple(written), tuple(removed), unchanged)
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads
+# --------------------------------------------------------------------------------------------
+
+
+def trials_csv(records: Iterable[Mapping[str, Any]]) -> str:
+    """Trial records as CSV, one row per trial (episode returns as a JSON list)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TRIAL_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({**record, "episode_returns": json.dumps(record.get("episode_returns") or [])})
+    return buffer.getvalue()
+
+
+def trials_json(records: Iterable[Mapping[str, Any]]) -> str:
+    """Trial records as a JSON array of objects."""
+    return json.dumps([{k: r.get(k) for k in TRIAL_FIELDS} for r in records], indent=1, allow_nan=False) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The model the templates see
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SubmissionView:
+    hash: str
+    name: str
+    version: str
+    slug: str
+    color: int
+    authors: list[str] = field(default_factory=list)
+    description: str = ""
+    license: str = ""
+    url: str = ""
+    entry: str = ""
+    folder: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}" if self.version else self.name
+
+    @property
+    def href(self) -> str:
+        return f"submission/{self.slug}.html"
+
+    @property
+    def safe_url(self) -> str:
+        return self.url if self.url.startswith(("https://", "http://")) else ""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
+
+
+def _submission_views(
+    records: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[str, Any]]
+) -> dict[str, SubmissionView]:
+    by_hash = {m["hash"]: m for m in manifests}
+    seen: dict[str, tuple[str, str]] = {}
+    for record in records:
+        seen.setdefault(record["submission_hash"], (record["submission"], record.get("submission_version") or ""))
+    names = defaultdict(list)
+    for h, (name, _) in sorted(seen.items(), key=lambda kv: (kv[1], kv[0])):
+        names[name].append(h)
+    views: dict[str, SubmissionView] = {}
+    for color, (h, (name, version)) in enumerate(sorted(seen.items(), key=lambda kv: (kv[1], kv[0]))):
+        manifest = by_hash.get(h, {})
+        slug = _slug(name) if len(names[name]) == 1 else f"{_slug(name)}-{h[:8]}"
+        path = Path(str(manifest.get("path") or ""))
+        folder = f"{path.parent.name}/{path.name}" if path.parent.name == "submissions" else (path.name or name)
+        views[h] = SubmissionView(
+            hash=h,
+            name=name,
+            version=version,
+            slug=slug,
+            color=color,
+            authors=list(manifest.get("authors") or []),
+            description=str(manifest.get("description") or ""),
+            license=str(manifest.get("license") or ""),
+            url=str(manifest.get("url") or ""),
+            entry=str(manifest.get("entry") or ""),
+            folder=folder,
+        )
+    return views
+
+
+@cache
+def _suite(name: str, version: int) -> Suite | None:
+    """The suite's metadata when this install has that very version, else None."""
+    try:
+        suite = load_suite(name)
+    except ArenaError:
+        return None
+    return suite if suite.version == version else None
+
+
+def _expected_runs(board: Board) -> int | None:
+    """Runs per budget the suite plans for this split, when its metadata is at hand."""
+    suite = _suite(board.suite, board.suite_version)
+    if suite is None:
+        return None
+    if board.split in ("dev", "train"):
+        try:
+            return len(suite.variants(board.split)) * suite.seeds  # type: ignore[arg-type]
+        except ArenaError:
+            return None
+    return sum(p.n_interpolation + p.n_extrapolation for p in suite.families) * suite.seeds
+
+
+def _meta_state(rows: Sequence[Mapping[str, Any]], families: Sequence[str]) -> tuple[str, str, str]:
+    """(label, css class, explanation) of a submission's meta-training on a board."""
+    by_family = {r["family"]: r for r in rows}
+    relevant = [by_family[f] for f in families if f in by_family]
+    if not relevant:
+        return ("—", "none", "no meta-training recorded (the suite may have no meta-train budget)")
+    failed = [r for r in relevant if r["status"] not in ("ok", "skipped")]
+    if failed:
+        names = ", ".join(f"{r['family']}: {r['status']}" for r in failed)
+        return ("failed", "bad", f"meta-training failed ({names}); those trials are scored at the floor")
+    ok = [r for r in relevant if r["status"] == "ok"]
+    if ok:
+        steps = sum(int(r["steps_used"] or 0) for r in ok)
+        families_ok = ", ".join(r["family"] for r in ok)
+        return (
+            "verified",
+            "good",
+            f"meta-trained by the harness within the suite's budget: {steps:,} steps ({families_ok})",
+        )
+    return ("none", "none", "the agent defines no meta-training: it adapts from its initial state")
+
+
+def _status_badges(statuses: Mapping[str, int]) -> list[tuple[str, int, str]]:
+    out = []
+    for status, count in statuses.items():
+        if count or status == "ok":
+            out.append((status, count, "good" if status == "ok" else "bad" if status in ("error", "oom") else "warn"))
+    return out
+
+
+def _failures_total(statuses: Mapping[str, int]) -> int:
+    return sum(c for s, c in statuses.items() if s != "ok")
+
+
+def board_anchor(board: Board) -> str:
+    return _slug(f"{board.suite}-v{board.suite_version}-{board.split}")
+
+
+def family_href(board: Board, family: str) -> str:
+    return f"family/{_slug(board.suite)}-{_slug(family)}.html"
+
+
+@dataclass
+class Row:
+    entry: Entry
+    sub: SubmissionView
+    head: Aggregate | None
+    whisker: Any
+    per_budget: list[Aggregate | None]
+    badges: list[tuple[str, int, str]]
+    failures: int
+    meta: tuple[str, str, str]
+    expected: int | None  # trials planned in total, when known
+    command: str  # the `arena run` that recomputes this row
+
+    @property
+    def complete(self) -> bool:
+        return self.expected is None or self.entry.n_trials >= self.expected
+
+
+@dataclass
+class BoardView:
+    board: Board
+    anchor: str
+    suite: Suite | None
+    rows: list[Row]
+    curve: Any
+    profile: Any
+    improvement: list[tuple[SubmissionView, list[tuple[SubmissionView, Interval | None]]]]
+    families: list[tuple[str, str]]  # (family, href)
+
+    @property
+    def title(self) -> str:
+        return f"{self.board.suite} v{self.board.suite_version} · {self.board.split} split"
+
+
+def _shared_range(intervals: Iterable[Interval | None]) -> tuple[float, float]:
+    low, high = svg.value_range(list(intervals))
+    margin = 0.04 * (high - low)
+    return low - margin, high + margin
+
+
+def _board_view(board: Board, subs: Mapping[str, SubmissionView], metas: Sequence[Mapping[str, Any]]) -> BoardView:
+    headline = board.headline_budget
+    low, high = _shared_range(agg.iqm if (agg := e.headline(headline)) else None for e in board.entries)
+    per_budget_expected = _expected_runs(board)
+    expected = per_budget_expected * len(board.budgets) if per_budget_expected is not None else None
+    rows = []
+    for entry in board.entries:
+        sub = subs[entry.hash]
+        head = entry.headline(headline)
+        meta_rows = [
+            m
+            for m in metas
+            if m["submission_hash"] == entry.hash
+            and m["suite"] == board.suite
+            and m["suite_version"] == board.suite_version
+        ]
+        rows.append(
+            Row(
+                entry=entry,
+                sub=sub,
+                head=head,
+                whisker=svg.whisker(head.iqm if head else None, low, high, sub.color),
+                per_budget=[entry.headline(b) for b in board.budgets],
+                badges=_status_badges(entry.statuses),
+                failures=_failures_total(entry.statuses),
+                meta=_meta_state(meta_rows, board.families),
+                expected=expected,
+                command=reproduce_command(sub, board),
+            )
+        )
+    series = [svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets)) for e in board.entries]
+    curve = svg.curve_chart(board.budgets, series, title=f"Adaptation curves, {board.suite} {board.split}")
+    profile_series = [
+        (subs[e.hash].label, subs[e.hash].color, e.budgets[headline].profile)
+        for e in board.entries
+        if headline in e.budgets
+    ]
+    profile = svg.profile_chart(
+        board.taus, profile_series, title=f"Performance profiles at {svg.budget_label(headline)} steps"
+    )
+    improvement = []
+    if len(board.entries) > 1:
+        for x in board.entries:
+            cells = [(subs[y.hash], board.improvement.get((x.hash, y.hash))) for y in board.entries]
+            improvement.append((subs[x.hash], cells))
+    return BoardView(
+        board=board,
+        anchor=board_anchor(board),
+        suite=_suite(board.suite, board.suite_version),
+        rows=rows,
+        curve=curve,
+        profile=profile,
+        improvement=improvement,
+        families=[(f, family_href(board, f)) for f in board.families],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Per-submission and per-family pages
+# --------------------------------------------------------------------------------------------
+
+
+def _grouped_failures(entry: Entry) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[scoring.Failure]] = defaultdict(list)
+    for failure in entry.failures:
+        groups[(failure.status, failure.error)].append(failure)
+    out = []
+    for (status, error), items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        out.append(
+            {
+                "status": status,
+                "error": error or "(no error text)",
+                "summary": _summary(error),
+                "count": len(items),
+                "trials": [f"{f.variant} · {svg.budget_label(f.budget)} steps · seed {f.seed}" for f in items[:50]],
+                "more": max(0, len(items) - 50),
+            }
+        )
+    return out
+
+
+def _summary(error: str) -> str:
+    """The line of an error text that says most: a traceback's or a log tail's last line."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    return (lines[-1] if lines else "(no error text)")[:200]
+
+
+def _submission_section(
+    view: BoardView, entry: Entry, subs: Mapping[str, SubmissionView], metas: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    board = view.board
+    sub = subs[entry.hash]
+    others = [e for e in board.entries if e.hash != entry.hash]
+
+    def series_for(family: str | None) -> list[svg.Series]:
+        context = [svg.Series(subs[e.hash].label, -1, e.curve(board.budgets, family)) for e in others]
+        return [*context, svg.Series(sub.label, sub.color, entry.curve(board.budgets, family))]
+
+    overall = svg.curve_chart(board.budgets, series_for(None), title=f"{sub.label}: adaptation curve, all families")
+    family_charts = [
+        (
+            family,
+            family_href(board, family),
+            svg.curve_chart(board.budgets, series_for(family), title=f"{sub.label} on {family}", width=380, height=240),
+        )
+        for family in board.families
+    ]
+    improvement = [
+        (subs[y.hash], iv, svg.whisker(iv, 0.0, 1.0, sub.color, marks=(0.5,)))
+        for y in others
+        if (iv := board.improvement.get((entry.hash, y.hash))) is not None
+    ]
+    row = next(r for r in view.rows if r.entry.hash == entry.hash)
+    meta_rows = sorted(
+        (
+            m
+            for m in metas
+            if m["submission_hash"] == entry.hash
+            and m["suite"] == board.suite
+            and m["suite_version"] == board.suite_version
+        ),
+        key=lambda m: m["family"],
+    )
+    return {
+        "view": view,
+        "board": board,
+        "entry": entry,
+        "row": row,
+        "overall": overall,
+        "family_charts": family_charts,
+        "improvement": improvement,
+        "failures": _grouped_failures(entry),
+        "meta_rows": meta_rows,
+        "command": row.command,
+    }
+
+
+def reproduce_command(sub: SubmissionView, board: Board) -> str:
+    """The ``arena run`` command that recomputes a board's row for a submission."""
+    command = f"arena run {sub.folder} --suite {board.suite} --split {board.split}"
+    if board.split == "test":
+        command += " --test-seed-file SECRET_SEED_FILE"
+    return command
+
+
+def _param_rows(suite: Suite | None, family: str) -> list[dict[str, Any]]:
+    try:
+        fam = games.get_family(family)
+    except games.SpecError:
+        return []
+    plan = None
+    if suite is not None:
+        plan = next((p for p in suite.families if p.family == family), None)
+    rows = []
+    for name, param in fam.params.items():
+        train = plan.train.get(name) if plan else None
+        extra = plan.extrapolation.get(name) if plan else None
+        rows.append(
+            {
+                "name": name,
+                "doc": param.doc,
+                "space": param.describe(),
+                "default": str(param.default),
+                "train": train.describe() if train else f"{param.default} (default)",
+                "extrapolation": extra.describe() if extra else "as in train",
+                "varies": bool(train and train.kind != "fixed") or bool(extra),
+            }
+        )
+    rows.sort(key=lambda r: (not r["varies"], r["name"]))
+    return rows
+
+
+def _family_section(view: BoardView, family: str, subs: Mapping[str, SubmissionView]) -> dict[str, Any]:
+    board = view.board
+    headline = board.headline_budget
+
+    def family_head(entry: Entry) -> Aggregate | None:
+        score = entry.budgets.get(headline)
+        return score.families.get(family) if score else None
+
+    entries = [e for e in board.entries if any(family in s.families for s in e.budgets.values())]
+    ranked = sorted(
+        entries,
+        key=lambda e: (-(agg.iqm.estimate if (agg := family_head(e)) else -math.inf), subs[e.hash].label),
+    )
+    low, high = _shared_range(agg.iqm if (agg := family_head(e)) else None for e in ranked)
+    rows = []
+    for position, entry in enumerate(ranked, start=1):
+        head = family_head(entry)
+        score = entry.budgets.get(headline)
+        groups = score.family_groups.get(family, {}) if score else {}
+        rows.append(
+            {
+                "rank": position,
+                "sub": subs[entry.hash],
+                "head": head,
+                "whisker": svg.whisker(head.iqm if head else None, low, high, subs[entry.hash].color),
+                "groups": [groups.get(g) for g in board.groups],
+                "area": entry.family_areas.get(family, math.nan),
+                "per_budget": [s.families.get(family) if (s := entry.budgets.get(b)) else None for b in board.budgets],
+            }
+        )
+    variants = [(v, fg[1]) for v, fg in board.variants.items() if fg[0] == family]
+    variant_rows = []
+    for variant, group in variants:
+        scores = []
+        for entry in ranked:
+            score = entry.budgets.get(headline)
+            scores.append(score.variants.get(variant) if score else None)
+        finite = [s for s in scores if s is not None and math.isfinite(s)]
+        best = max(finite) if finite else None
+        variant_rows.append({"variant": variant, "group": group, "scores": scores, "best": best})
+    series = [svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets, family)) for e in ranked]
+    return {
+        "view": view,
+        "board": board,
+        "rows": rows,
+        "ranked": [subs[e.hash] for e in ranked],
+        "variant_rows": variant_rows,
+        "chart": svg.curve_chart(board.budgets, series, title=f"{family}: adaptation curves"),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["fmt"] = svg.fmt
+    env.filters["budget"] = svg.budget_label
+    env.filters["sortkey"] = _sort_key
+    env.filters["short"] = lambda h: str(h)[:12]
+    env.filters["when"] = _when
+    env.filters["summary"] = _summary
+    env.globals["GROUP_NOTES"] = GROUP_NOTES
+    return env
+
+
+def _when(stamp: str) -> str:
+    """An ISO timestamp as ``2026-11-25 12:05 UTC``."""
+    try:
+        moment = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _sort_key(value: float | None) -> str:
+    return repr(float(value)) if value is not None and math.isfinite(value) else "-Infinity"
+
+
+def render_site(
+    records: Sequence[Mapping[str, Any]],
+    submissions: Sequence[Mapping[str, Any]],
+    meta_trains: Sequence[Mapping[str, Any]],
+    *,
+    n_resamples: int = scoring.N_RESAMPLES,
+) -> dict[str, bytes]:
+    """Every file of the site, by relative path."""
+    env = _environment()
+    boards = scoring.score(records, n_resamples=n_resamples)
+    subs = _submission_views(records, submissions)
+    views = [_board_view(b, subs, meta_trains) for b in boards]
+    as_of = max((b.finished_at for b in boards), default="")
+    suites = []
+    for board in boards:
+        suite = _suite(board.suite, board.suite_version)
+        if suite is not None and suite not in suites:
+            suites.append(suite)
+    common = {"as_of": as_of, "n_trials": len(records), "n_boards": len(boards)}
+    files: dict[str, str] = {}
+
+    def page(path: str, template: str, **context: Any) -> None:
+        root = "../" * path.count("/")
+        files[path] = env.get_template(template).render(root=root, page=path, **common, **context)
+
+    page("index.html", "index.html", views=views, suites=suites)
+    for sub in subs.values():
+        sections = [
+            _submission_section(view, entry, subs, meta_trains)
+            for view in views
+            if (entry := view.board.entry(sub.hash)) is not None
+        ]
+        page(sub.href, "submission.html", sub=sub, sections=sections)
+    family_pages: dict[str, list[tuple[str, BoardView]]] = defaultdict(list)
+    for view in views:
+        for family, href in view.families:
+            family_pages[href].append((family, view))
+    for href, items in family_pages.items():
+        family = items[0][0]
+        suite = items[0][1].suite
+        try:
+            description = games.get_family(family).description
+        except games.SpecError:
+            description = ""
+        page(
+            href,
+            "family.html",
+            family=family,
+            suite_name=items[0][1].board.suite,
+            description=description,
+            params=_param_rows(suite, family),
+            sections=[_family_section(view, family, subs) for _, view in items],
+        )
+    page(
+        "methodology.html",
+        "methodology.html",
+        views=views,
+        suites=suites,
+        taus=scoring.DEFAULT_TAUS,
+        n_resamples=n_resamples,
+    )
+    page("submit.html", "submit.html")
+    data = {
+        "data/trials.csv": trials_csv(records),
+        "data/trials.json": trials_json(records),
+        "data/standings.csv": standings_csv(boards),
+        "data/standings.json": standings_json(boards),
+    }
+    sizes = {path: len(text.encode()) for path, text in data.items()}
+    page("downloads.html", "downloads.html", sizes=sizes, fields=TRIAL_FIELDS)
+    files.update(data)
+    out = {path: text.encode() for path, text in files.items()}
+    for name in STATIC:
+        out[f"static/{name}"] = (HERE / "static" / name).read_bytes()
+    return out
