@@ -179,7 +179,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[F
                 log(f"proxy, 64 envs: {variant}")
                 ratio, ours, raw = _median_ratio(
                     through(vector, variant, steps_64),
-                    lambda v=variant: _raw_steps_per_second(v, steps_64, 64),
+                    partial(_raw_steps_per_second, variant, steps_64, 64),
                     repeats,
                 )
                 figures.append(Figure("proxy_ratio_64", ratio, f"{variant}: {ours:,.0f} vs raw {raw:,.0f} steps/s"))
