@@ -19,6 +19,7 @@ from typing import Any
 
 import arena
 import games
+from arena import devices
 from arena.executors import Executor
 from arena.runner import MetaTrainJob, Outcome, TrialJob
 from arena.store import Store
@@ -67,7 +68,12 @@ def plan_trials(
             for seed in range(suite.seeds)
         ]
         per_submission.append(jobs)
-    return [job for group in itertools.zip_longest(*per_submission) for job in group if job is not None]
+    interleaved = [job for group in itertools.zip_longest(*per_submission) for job in group if job is not None]
+    gpus = devices.gpu_count()
+    return [
+        replace(job, device=devices.assign(job.submission.device == "auto", index, gpus))
+        for index, job in enumerate(interleaved)
+    ]
 
 
 def trial_record(job: TrialJob, outcome: Outcome) -> dict[str, Any]:
@@ -180,7 +186,8 @@ def _meta_train(
             directory = checkpoint_dir(store, submission, suite, family)
             shutil.rmtree(directory, ignore_errors=True)  # a half-written checkpoint from a killed run
             directory.mkdir(parents=True)
-            jobs.append(MetaTrainJob(submission, suite, family, str(directory)))
+            device = devices.assign(submission.device == "auto", len(jobs), devices.gpu_count())
+            jobs.append(MetaTrainJob(submission, suite, family, str(directory), device))
     counts: Counter[str] = Counter()
     if progress and jobs:
         progress("meta-training", 0, len(jobs), counts)

@@ -30,8 +30,8 @@ app = typer.Typer(
 leaderboard_app = typer.Typer(help="Build or preview the static leaderboard site.", no_args_is_help=True)
 app.add_typer(leaderboard_app, name="leaderboard")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Format = Annotated[str, typer.Option("--format", "-f", help="table, json (or csv where offered)")]
 DbOption = Annotated[
