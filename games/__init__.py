@@ -1,6 +1,6 @@
 """MetaArena's game families. Importing this package registers every built-in family."""
 
-from games import classic, metarl  # noqa: F401  (registration side effects)
+from games import classic, metarl, openspiel_games, pettingzoo_games  # noqa: F401  (registration side effects)
 from games.core import (
     BoolParam,
     ChoiceParam,
