@@ -171,10 +171,21 @@ def suites_command(fmt: Format = "table") -> None:
 
 @app.command("suite")
 def suite_command(
-    name: Annotated[str, typer.Argument(help="a suite name or a path to a suite TOML file")],
+    args: Annotated[
+        list[str], typer.Argument(help="NAME (a suite name or TOML path), or: calibrate NAME", show_default=False)
+    ],
     fmt: Format = "table",
+    episodes: Annotated[int, typer.Option(help="calibrate: episodes per variant")] = 20,
 ) -> None:
-    """Show what one suite holds: distributions, budgets and its dev variants."""
+    """Show what one suite holds; `arena suite calibrate NAME` re-measures its references."""
+    if args[0] == "calibrate":
+        if len(args) != 2:
+            raise ArenaError("usage: arena suite calibrate NAME")
+        _calibrate(args[1], fmt, episodes)
+        return
+    if len(args) != 1:
+        raise ArenaError("usage: arena suite NAME  (or: arena suite calibrate NAME)")
+    name = args[0]
     from arena.suites import load_suite
 
     _check_format(fmt)
@@ -204,6 +215,36 @@ def suite_command(
     console.print(table)
 
 
+def _calibrate(name: str, fmt: str, episodes: int) -> None:
+    """Print re-measured references as TOML to paste into a NEW suite version (published ones never change)."""
+    from arena.calibrate import calibrate
+    from arena.suites import load_suite
+
+    _check_format(fmt, ("table", "json", "toml"))
+    suite = load_suite(name)
+    err.print(f"calibrating {suite.id}: random policy, {episodes} episodes per variant...")
+    refs = calibrate(suite, episodes=episodes)
+    if fmt == "json":
+        _print_json(refs)
+        return
+    lines = [f"# references for {suite.id}, re-measured by `arena suite calibrate {name}`"]
+    for key, ref in refs.items():
+        table = (
+            f"families.{key}.reference"
+            if "(" not in key and key in {p.family for p in suite.families}
+            else f'references."{key}"'
+        )
+        reference = "nan" if ref["reference"] is None else repr(float(ref["reference"]))
+        lines += [
+            f"[{table}]",
+            f"random = {float(ref['random'])!r}",
+            f"reference = {reference}",
+            f"method = {json.dumps(ref['method'])}",
+            "",
+        ]
+    sys.stdout.write("\n".join(lines))
+
+
 # --------------------------------------------------------------------------------------------
 # check, run, results
 # --------------------------------------------------------------------------------------------
@@ -211,9 +252,19 @@ def suite_command(
 
 @app.command("check")
 def check_command(
-    target: Annotated[str, typer.Argument(help="a submission folder")],
+    target: Annotated[str, typer.Argument(help="a submission folder, or a family name to run its conformance checks")],
 ) -> None:
-    """Validate a submission: manifest, import in isolation, one real smoke trial."""
+    """Validate a submission (manifest, import in isolation, one real smoke trial) or a family."""
+    if not Path(target).exists() and target in games.families():
+        from games.checker import check_family
+
+        try:
+            check_family(target)
+        except AssertionError as exc:
+            console.print(f"[red]FAIL[/red] {target}: {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        console.print(f"[green]ok[/green]   family {target} passes the conformance checks", highlight=False)
+        return
     from arena.check import check_submission
 
     report = check_submission(target)

@@ -99,3 +99,15 @@ def test_run_is_idempotent_and_results_json_has_the_design_fields(tmp_path) -> N
     assert {r["budget"] for r in records} == {0, 500}
     csv_out = arena("results", "--db", str(db), "--format", "csv").stdout
     assert len(csv_out.strip().splitlines()) == 17
+
+
+def test_check_runs_the_family_conformance_checks() -> None:
+    assert "passes the conformance checks" in arena("check", "catch").stdout
+
+
+def test_suite_calibrate_remeasures_random_returns() -> None:
+    refs = json.loads(arena("suite", "calibrate", "smoke", "--episodes", "3", "--format", "json").stdout)
+    cartpole = [ref for key, ref in refs.items() if key.startswith("cartpole(")]
+    assert cartpole and all(5 < ref["random"] < 200 and ref["reference"] == 500.0 for ref in cartpole)
+    bandit = [ref for key, ref in refs.items() if key.startswith("bandit(")]
+    assert bandit and all(0 <= ref["random"] <= ref["reference"] for ref in bandit)
