@@ -163,7 +163,7 @@ def suites_command(fmt: Format = "table") -> None:
     table = Table("suite", "version", "families", "budgets", "seeds", "dev trials", "description")
     for row in rows:
         table.add_row(
-            row["name"], str(row["version"]), ", ".join(row["families"]), str(row["budgets"]), str(row["seeds"]),
+            row["name"], str(row["version"]), str(len(row["families"])), str(row["budgets"]), str(row["seeds"]),
             str(row["dev_trials"]), row["description"],
         )  # fmt: skip
     console.print(table)
