@@ -20,6 +20,15 @@ Every family wraps a ``pyspiel`` game in a Gymnasium env:
   move games, which MCTSBot does not support, it is a flat UCB1 Monte-Carlo search over its own
   moves with random joint rollouts, so it never sees the agent's pending move), or for poker
   ``cfr(iterations=K)``: the average policy of K iterations of CFR, computed once per process.
+* **External opponent.** ``games.make(variant, opponent_policy=policy)`` replaces the variant's
+  ``opponent`` with a Python callable (cross-play, ``arena ladder``): on the other seat's turns
+  the env calls ``policy(observation, info)`` with that seat's own observation and
+  ``info["action_mask"]``, exactly as if it were the agent, and plays the padded action it
+  returns. An action outside that mask (or not an integer) loses the game for the opponent:
+  the agent's return becomes the game's best outcome, the episode ends and
+  ``info["opponent_illegal_action"]`` is true (when that happens in ``reset``, the episode is
+  over at once and the next ``step`` pays the reward). The variant string keeps its meaning;
+  its ``opponent`` is simply not consulted.
 * **Determinism.** Chance nodes and the opponent (its random moves, its search) draw from the
   env's own ``np_random``, so ``reset(seed=s)`` plus the same actions replays exactly.
 """
@@ -171,6 +180,32 @@ class PolicyOpponent:
         return int(action)
 
 
+class OpponentForfeit(Exception):
+    """An external opponent chose an illegal move: it loses the game."""
+
+
+class ExternalOpponent:
+    """The other seat played by a callable ``policy(observation, info) -> action``; ``view`` is an
+    env of the same variant with the seats swapped, used only to encode the opponent's view."""
+
+    def __init__(self, policy: Callable[[Any, dict[str, Any]], Any], view: SpielEnv):
+        self.policy = policy
+        self.view = view
+
+    def act(self, state: pyspiel.State, player: int) -> int:
+        view = self.view
+        mask = np.zeros(view.n_actions, dtype=np.int8)
+        mask[view.to_pad[state.legal_actions(player)]] = 1
+        action = self.policy(view.encode(state), {"action_mask": mask.copy()})
+        try:
+            a = int(action)
+        except (TypeError, ValueError):
+            raise OpponentForfeit(f"opponent action {action!r} is not an integer") from None
+        if not (0 <= a < view.n_actions) or mask[a] == 0:
+            raise OpponentForfeit(f"opponent action {a} is illegal here")
+        return int(view.from_pad[a])
+
+
 # --------------------------------------------------------------------------------------------
 # The generic env
 # --------------------------------------------------------------------------------------------
@@ -207,6 +242,26 @@ class SpielEnv(gym.Env):
         self.ret = 0.0
         self.mask = np.ones(self.n_actions, dtype=np.int8)
         self.last_illegal = False
+        self.external: ExternalOpponent | None = None
+        self.forfeit_pending = False  # the external opponent forfeited in reset: the next step pays
+
+    def use_external_opponent(self, policy: Callable[[Any, dict[str, Any]], Any]) -> None:
+        """Let ``policy`` play the other seat instead of the variant's ``opponent``."""
+        if self.num_players != 2:
+            raise ValueError(f"{self.game_string} has no opponent seat")
+        view = type(self)({**self.params, "seat": 1 - self.seat})
+        self.external = ExternalOpponent(policy, view)
+
+    def _opponent_forfeit(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        assert self.state is not None
+        best = float(self.game.max_utility())
+        reward = best - self.ret
+        self.ret = best
+        self.done = True
+        self.forfeit_pending = False
+        info = self._info()
+        info["opponent_illegal_action"] = True
+        return self.encode(self.state), reward, True, False, info
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -222,6 +277,8 @@ class SpielEnv(gym.Env):
         raise NotImplementedError
 
     def make_opponent(self, rng: np.random.Generator) -> Any:
+        if self.external is not None:
+            return self.external
         spec: Spec | None = self.params.get("opponent")
         if spec is None:
             return None
@@ -272,7 +329,14 @@ class SpielEnv(gym.Env):
         self.ret = 0.0
         self.done = False
         self.last_illegal = False
-        self._advance()
+        self.forfeit_pending = False
+        try:
+            self._advance()
+        except OpponentForfeit:
+            self.done = self.forfeit_pending = True
+            info = self._info()
+            info["opponent_illegal_action"] = True
+            return self.encode(self.state), info
         self.done = self.state.is_terminal()
         return self.encode(self.state), self._info()
 
@@ -280,6 +344,8 @@ class SpielEnv(gym.Env):
         if self.state is None:
             raise RuntimeError("call reset() before step()")
         if self.done:  # stepping a finished episode: nothing happens
+            if self.forfeit_pending:
+                return self._opponent_forfeit()
             return self.encode(self.state), 0.0, True, False, self._info()
         a = int(action)
         legal = 0 <= a < self.n_actions and self.mask[a] == 1
@@ -293,16 +359,19 @@ class SpielEnv(gym.Env):
             return self.encode(self.state), reward, True, False, info
         game_action = int(self.from_pad[a])
         state = self.state
-        if self.simultaneous:
-            joint = [0] * self.num_players
-            joint[self.seat] = game_action
-            for player in range(self.num_players):
-                if player != self.seat:
-                    joint[player] = self.opponent.act(state, player)
-            state.apply_actions(joint)
-        else:
-            state.apply_action(game_action)
-        self._advance()
+        try:
+            if self.simultaneous:
+                joint = [0] * self.num_players
+                joint[self.seat] = game_action
+                for player in range(self.num_players):
+                    if player != self.seat:
+                        joint[player] = self.opponent.act(state, player)
+                state.apply_actions(joint)
+            else:
+                state.apply_action(game_action)
+            self._advance()
+        except OpponentForfeit:
+            return self._opponent_forfeit()
         total = float(state.returns()[self.seat])
         reward = total - self.ret
         self.ret = total
@@ -314,7 +383,7 @@ class SpielEnv(gym.Env):
             return f"{self.game_string}: not reset"
         head = f"{self.game_string}"
         if self.num_players > 1:
-            opponent = self.params.get("opponent")
+            opponent = "an external policy" if self.external is not None else self.params.get("opponent")
             head += f" | agent seat {self.seat} vs {opponent}"
         status = "illegal move: lost" if self.last_illegal else ("over" if self.done else "playing")
         return f"{head} | return {self.ret:+g} ({status})\n{self.state}"
@@ -488,6 +557,22 @@ register(
 SEAT = IntParam(0, 0, 1, "the agent's seat; 0 moves first")
 
 
+def _two_player(env_class: type[SpielEnv]) -> Callable[..., SpielEnv]:
+    """A family ``make`` that also takes ``opponent_policy``, a callable for the other seat."""
+
+    def make(
+        params: dict[str, Any],
+        render_mode: str | None = None,
+        opponent_policy: Callable[[Any, dict[str, Any]], Any] | None = None,
+    ) -> SpielEnv:
+        env = env_class(params, render_mode)
+        if opponent_policy is not None:
+            env.use_external_opponent(opponent_policy)
+        return env
+
+    return make
+
+
 class ConnectFourEnv(SpielEnv):
     """Planes: the agent's discs, the opponent's, empty cells; row 0 is the bottom row."""
 
@@ -541,7 +626,7 @@ class BreakthroughEnv(SpielEnv):
 register(
     Family(
         name="connect_four",
-        make=lambda params, render_mode=None: ConnectFourEnv(params, render_mode),
+        make=_two_player(ConnectFourEnv),
         params={
             "rows": IntParam(6, 4, 8, "board height"),
             "columns": IntParam(7, 4, 9, "board width"),
@@ -560,7 +645,7 @@ register(
 register(
     Family(
         name="breakthrough",
-        make=lambda params, render_mode=None: BreakthroughEnv(params, render_mode),
+        make=_two_player(BreakthroughEnv),
         params={
             "rows": IntParam(8, 5, 8, "board height"),
             "columns": IntParam(8, 3, 8, "board width"),
@@ -635,7 +720,7 @@ class GoofspielEnv(PieceEnv):
 register(
     Family(
         name="goofspiel",
-        make=lambda params, render_mode=None: GoofspielEnv(params, render_mode),
+        make=_two_player(GoofspielEnv),
         params={
             "num_cards": IntParam(6, 3, MAX_CARDS, "cards in each hand and in the prize deck"),
             "points_order": ChoiceParam("random", ("random", "descending", "ascending"), "order of the prizes"),
@@ -709,7 +794,7 @@ for _name, _env, _desc, _example, _steps in (
     register(
         Family(
             name=_name,
-            make=functools.partial(lambda env_class, params, render_mode=None: env_class(params, render_mode), _env),
+            make=_two_player(_env),
             params={
                 "seat": SEAT,
                 "opponent": SpecParam("random", POKER_OPPONENTS, "who plays the other seat"),
@@ -799,7 +884,7 @@ class LiarsDiceEnv(SpielEnv):
 register(
     Family(
         name="liars_dice",
-        make=lambda params, render_mode=None: LiarsDiceEnv(params, render_mode),
+        make=_two_player(LiarsDiceEnv),
         params={
             "numdice": IntParam(1, 1, MAX_DICE, "dice per player"),
             "dice_sides": IntParam(6, 2, MAX_SIDES, "sides per die (the highest face is wild)"),
@@ -858,7 +943,7 @@ class OshiZumoEnv(SpielEnv):
 register(
     Family(
         name="oshi_zumo",
-        make=lambda params, render_mode=None: OshiZumoEnv(params, render_mode),
+        make=_two_player(OshiZumoEnv),
         params={
             "coins": IntParam(50, 5, MAX_COINS, "coins each wrestler starts with"),
             "size": IntParam(3, 1, MAX_FIELD, "field squares on each side of the centre"),
@@ -904,7 +989,7 @@ class PigEnv(SpielEnv):
 register(
     Family(
         name="pig",
-        make=lambda params, render_mode=None: PigEnv(params, render_mode),
+        make=_two_player(PigEnv),
         params={
             "winscore": IntParam(30, 10, MAX_WINSCORE, "points that win"),
             "seat": SEAT,

@@ -13,12 +13,22 @@ The opponent draws from the env's own ``np_random``, so ``reset(seed=s)`` plus t
 replays exactly. ``info["action_mask"]`` is in every reset/step info (all ones once the game is over). An action
 outside the mask loses: reward -1, ``terminated``, ``info["illegal_action"] = True``.
 
+**External opponent** (cross-play, ``arena ladder``): ``games.make(variant, opponent_policy=policy)``
+replaces the variant's ``opponent`` (in ``rps``, the biased mix) with a Python callable. On the
+other seat's turns the env calls ``policy(observation, info)`` with that seat's own observation and
+``info["action_mask"]``, as if it were the agent (in ``rps`` before it sees the agent's move), and
+plays the action it returns. An action outside that mask loses for the opponent: the agent's
+return becomes +1 (in ``rps``: +1 for every round left), the episode ends and
+``info["opponent_illegal_action"]`` is true (in ``reset``: the episode is over at once and the next
+``step`` pays the reward). The variant string keeps its meaning.
+
 ``rps`` is implemented directly in numpy with PettingZoo ``rps_v2``'s moves and payoff rule
 (rock, paper, scissors, spock, lizard): its AEC machinery only adds overhead to a payoff table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -35,6 +45,27 @@ from games.core import ChoiceParam, Family, FloatParam, IntParam, SpecParam, reg
 
 SEAT = IntParam(0, 0, 1, "the agent's seat; 0 moves first")
 OPPONENTS = {"random": {}, "mcts": {"sims": IntParam(25, 2, 2000, "MCTS simulations per move")}}
+Policy = Callable[[Any, dict[str, Any]], Any]
+
+
+def _legal_choice(action: Any, mask: np.ndarray) -> int | None:
+    """``action`` as an int when the mask allows it, else None (the opponent forfeits)."""
+    try:
+        a = int(action)
+    except (TypeError, ValueError):
+        return None
+    return a if 0 <= a < len(mask) and mask[a] == 1 else None
+
+
+def _with_opponent_policy(env_class: Callable[..., Any]) -> Callable[..., gym.Env]:
+    """A family ``make`` that also takes ``opponent_policy``, a callable for the other seat."""
+
+    def make(params: dict[str, Any], render_mode: str | None = None, opponent_policy: Policy | None = None) -> gym.Env:
+        env = env_class(params, render_mode)
+        env.external = opponent_policy
+        return env
+
+    return make
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,10 +119,13 @@ class RPSEnv(gym.Env):
         self.t = 0
         self.last: tuple[int, int] | None = None
         self.score = 0.0
+        self.external: Policy | None = None  # set by make(..., opponent_policy=...)
 
-    def _obs(self) -> np.ndarray:
+    def _obs(self, flipped: bool = False) -> np.ndarray:
         out = np.zeros(self.obs_size, dtype=np.float32)
         theirs, mine = (MAX_RPS, MAX_RPS) if self.last is None else (self.last[1], self.last[0])
+        if flipped:  # the other player's view
+            theirs, mine = mine, theirs
         out[theirs] = 1.0
         out[MAX_RPS + 1 + mine] = 1.0
         out[-1] = self.t / self.rounds
@@ -111,8 +145,18 @@ class RPSEnv(gym.Env):
             self.t = self.rounds
             self.score += reward
             return self._obs(), reward, True, False, {"action_mask": self.mask.copy(), "illegal_action": True}
-        b = int(np.searchsorted(self.cdf, self.np_random.random(), side="right"))
-        b = min(b, self.n - 1)
+        if self.external is not None:
+            chosen = _legal_choice(self.external(self._obs(flipped=True), {"action_mask": self.mask.copy()}), self.mask)
+            if chosen is None:
+                reward = float(self.rounds - self.t)
+                self.t = self.rounds
+                self.score += reward
+                info = {"action_mask": self.mask.copy(), "opponent_illegal_action": True}
+                return self._obs(), reward, True, False, info
+            b = chosen
+        else:
+            b = int(np.searchsorted(self.cdf, self.np_random.random(), side="right"))
+            b = min(b, self.n - 1)
         reward = float(self.payoff[a, b])
         self.t += 1
         self.last = (a, b)
@@ -135,7 +179,7 @@ def rps_reference(params: dict[str, Any]) -> tuple[float, float]:
 register(
     Family(
         name="rps",
-        make=lambda params, render_mode=None: RPSEnv(params, render_mode),
+        make=_with_opponent_policy(RPSEnv),
         params={
             "actions": ChoiceParam(3, (3, 5), "3: rock-paper-scissors, 5: adds spock and lizard"),
             "rounds": IntParam(50, 5, 500, "rounds per episode"),
@@ -155,6 +199,10 @@ register(
 # --------------------------------------------------------------------------------------------
 # Board games against an opponent
 # --------------------------------------------------------------------------------------------
+
+
+class _OpponentForfeit(Exception):
+    """An external opponent chose an illegal move: it loses the game."""
 
 
 class PZDuel(gym.Env):
@@ -181,6 +229,8 @@ class PZDuel(gym.Env):
         self.mask = np.ones(self.n_actions, dtype=np.int8)
         self.last_illegal = False
         self.started = False
+        self.external: Policy | None = None  # set by make(..., opponent_policy=...)
+        self.forfeit_pending = False  # the external opponent forfeited in reset: the next step pays
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -225,7 +275,28 @@ class PZDuel(gym.Env):
             else:
                 self.mirror.apply_action(mirrored)
 
+    def _external_action(self, policy: Policy) -> int:
+        observed = self.pz.observe(self.them)
+        mask = np.zeros(self.n_actions, dtype=np.int8)
+        for action in np.flatnonzero(observed["action_mask"]):
+            mask[self.pad(int(action))] = 1
+        chosen = _legal_choice(policy(self.encode(observed["observation"]), {"action_mask": mask}), mask)
+        if chosen is None:
+            raise _OpponentForfeit
+        return self.unpad(chosen)
+
+    def _opponent_forfeit(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        reward = 1.0 - self.ret
+        self.ret = 1.0
+        self.done = True
+        self.forfeit_pending = False
+        obs, info = self._obs_info()
+        info["opponent_illegal_action"] = True
+        return obs, reward, True, False, info
+
     def _opponent_action(self) -> int:
+        if self.external is not None:
+            return self._external_action(self.external)
         legal = np.flatnonzero(self.pz.observe(self.them)["action_mask"])
         if self.bot is not None and self.mirror is not None and not self.mirror.is_terminal():
             action = self.from_mirror(int(self.bot.step(self.mirror)))
@@ -256,7 +327,7 @@ class PZDuel(gym.Env):
         opponent = self.params["opponent"]
         self.bot = None
         self.mirror = None
-        if opponent.name == "mcts":
+        if opponent.name == "mcts" and self.external is None:
             # The bot draws from the env's own RNG: one stream, so a reset seed fixes everything.
             evaluator = RandomRolloutEvaluator(n_rollouts=1, random_state=self.np_random)
             self.bot = MCTSBot(
@@ -271,7 +342,14 @@ class PZDuel(gym.Env):
         self.ret = 0.0
         self.last_illegal = False
         self.started = True
-        self._advance()
+        self.forfeit_pending = False
+        try:
+            self._advance()
+        except _OpponentForfeit:
+            self.done = self.forfeit_pending = True
+            obs, info = self._obs_info()
+            info["opponent_illegal_action"] = True
+            return obs, info
         self.done = self._over()
         return self._obs_info()
 
@@ -280,6 +358,8 @@ class PZDuel(gym.Env):
             raise RuntimeError("call reset() before step()")
         self.activate()
         if self.done:
+            if self.forfeit_pending:
+                return self._opponent_forfeit()
             obs, info = self._obs_info()
             return obs, 0.0, True, False, info
         a = int(action)
@@ -292,7 +372,10 @@ class PZDuel(gym.Env):
             info["illegal_action"] = True
             return obs, reward, True, False, info
         self._play(self.unpad(a))
-        self._advance()
+        try:
+            self._advance()
+        except _OpponentForfeit:
+            return self._opponent_forfeit()
         self.done = self._over()
         reward = 0.0
         if self.done:
@@ -309,7 +392,8 @@ class PZDuel(gym.Env):
             return f"{type(self).__name__}: not reset"
         self.activate()
         status = "illegal move: lost" if self.last_illegal else ("over" if self.done else "playing")
-        head = f"agent seat {self.seat} ({self.me}) vs {self.params['opponent']} | return {self.ret:+g} ({status})"
+        opponent = "an external policy" if self.external is not None else self.params["opponent"]
+        head = f"agent seat {self.seat} ({self.me}) vs {opponent} | return {self.ret:+g} ({status})"
         return head + "\n" + self.board_text()
 
 
@@ -421,7 +505,7 @@ class GoEnv(PZDuel):
 register(
     Family(
         name="tictactoe",
-        make=lambda params, render_mode=None: TicTacToeEnv(params, render_mode),
+        make=_with_opponent_policy(TicTacToeEnv),
         params={"seat": SEAT, "opponent": SpecParam("random", OPPONENTS, "who plays the other seat")},
         description="Tic-tac-toe (PettingZoo) against an opponent policy; seat and opponent vary.",
         group="pettingzoo",
@@ -434,7 +518,7 @@ register(
 register(
     Family(
         name="pz_connect_four",
-        make=lambda params, render_mode=None: ConnectFourPZEnv(params, render_mode),
+        make=_with_opponent_policy(ConnectFourPZEnv),
         params={"seat": SEAT, "opponent": SpecParam("random", OPPONENTS, "who plays the other seat")},
         description="Connect four on PettingZoo's 6x7 board against an opponent policy; seat and opponent vary.",
         group="pettingzoo",
@@ -447,7 +531,7 @@ register(
 register(
     Family(
         name="go",
-        make=lambda params, render_mode=None: GoEnv(params, render_mode),
+        make=_with_opponent_policy(GoEnv),
         params={
             "board_size": IntParam(7, 5, MAX_GO, "board size"),
             "komi": FloatParam(4.5, 0.0, 9.0, "points given to white (a drawn count goes to white)"),

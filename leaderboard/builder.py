@@ -30,12 +30,12 @@ from typing import Any
 import jinja2
 
 import games
-from arena import scoring
+from arena import ladder_store, scoring
 from arena.errors import ArenaError
 from arena.scoring import Aggregate, Board, Entry, Interval
 from arena.store import Store
 from arena.suites import Suite, load_suite
-from leaderboard import svg
+from leaderboard import ladder_site, svg
 from leaderboard.standings import standings_csv, standings_json
 
 HERE = Path(__file__).parent
@@ -72,9 +72,10 @@ def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scorin
     store = Store(db_path, create=False)
     try:
         records, submissions, metas = store.trials(), store.submissions(), store.meta_trains()
+        matches = ladder_store.matches(store)  # ladder hook: cross-play matches, if any
     finally:
         store.close()
-    files = render_site(records, submissions, metas, n_resamples=n_resamples)
+    files = render_site(records, submissions, metas, n_resamples=n_resamples, matches=matches)
     return write_site(Path(out_dir), files)
 
 
@@ -596,6 +597,7 @@ def render_site(
     meta_trains: Sequence[Mapping[str, Any]],
     *,
     n_resamples: int = scoring.N_RESAMPLES,
+    matches: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, bytes]:
     """Every file of the site, by relative path."""
     env = _environment()
@@ -615,7 +617,10 @@ def render_site(
         root = "../" * path.count("/")
         files[path] = env.get_template(template).render(root=root, page=path, **common, **context)
 
-    page("index.html", "index.html", views=views, suites=suites)
+    ladders = ladder_site.views(matches, subs)  # ladder hook: one page per suite version with matches
+    for ladder in ladders:
+        page(ladder.href, "ladder.html", ladder=ladder)
+    page("index.html", "index.html", views=views, suites=suites, ladders=ladders)
     for sub in subs.values():
         sections = [
             _submission_section(view, entry, subs, meta_trains)
