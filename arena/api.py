@@ -74,7 +74,3 @@ class Agent:
     def act(self, observation: Any, info: dict[str, Any]) -> Any:
         """The evaluation policy: return an action for ``observation``."""
         raise NotImplementedError("an agent must implement act(observation, info)")
-
-    @classmethod
-    def defines_meta_train(cls) -> bool:
-        return cls.meta_train is not Agent.meta_train

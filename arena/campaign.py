@@ -130,7 +130,7 @@ def run(
         return summary
 
     try:
-        failed_meta = _meta_train(submissions, suite, store, executor, {job.family for job in todo}, progress)
+        failed_meta = meta_train_missing(submissions, suite, store, executor, {job.family for job in todo}, progress)
         ready: list[TrialJob] = []
         for job in todo:
             meta = failed_meta.get((job.submission.hash, job.family))
@@ -163,7 +163,7 @@ def _with_checkpoint(job: TrialJob, checkpoint: str | None) -> TrialJob:
     return job if checkpoint is None else replace(job, checkpoint=checkpoint)
 
 
-def _meta_train(
+def meta_train_missing(
     submissions: Sequence[Submission],
     suite: Suite,
     store: Store,

@@ -412,7 +412,7 @@ def run_ladder(
             # Meta-training as for `arena run` (stored, shared with it): each family once per submission.
             executor = LocalExecutor(1, limits)
             try:
-                failed_meta = campaign._meta_train(
+                failed_meta = campaign.meta_train_missing(
                     list({s.hash: s for s in submissions}.values()),
                     suite,
                     store,
