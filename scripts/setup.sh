@@ -24,6 +24,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The agent sandbox (bubblewrap: fresh namespaces, a read-only view, an unprivileged user).
+if [ -n "$extras" ] && ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "note: bubblewrap is missing; agents run less isolated and sandbox tests are skipped (install Debian's bubblewrap)"
+  fi
+fi
+
 if [ -n "$extras" ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian's chromium for the browser tests..."

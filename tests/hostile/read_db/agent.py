@@ -1,0 +1,65 @@
+"""Hostile submission read_db: expect error (report): opens the results database to read and to rewrite it."""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+try:
+    with open(os.path.join(HERE, "targets.json")) as _f:
+        TARGETS = json.load(_f)  # paths the test wants attacked; never the secret itself
+except OSError:
+    TARGETS = {}
+
+
+class Report(Exception):
+    """Carries what the attack found out through the only channel it has: the trial's error text."""
+
+
+def report(found):
+    for width in (None, 300, 100, 40):  # the harness keeps the last 4000 characters of the error text
+        text = json.dumps({str(k): v if width is None else _short(v, width) for k, v in found.items()}, default=repr)
+        if len(text) < 3000:
+            break
+    raise Report("REPORT " + text)
+
+
+def _short(value, width):
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return (value if isinstance(value, str) else repr(value))[:width]
+
+
+def attempt(fn, *args):
+    """'ok: <result>' or '<exception type>: <message>', never raising."""
+    try:
+        return "ok: " + repr(fn(*args))[:200]
+    except BaseException as exc:  # noqa: BLE001 - attack code reports everything
+        return f"{type(exc).__name__}: {exc}"[:200]
+
+
+import sqlite3
+
+import arena
+
+
+def _read(path):
+    with open(path, "rb") as handle:
+        return handle.read(64)
+
+
+def _append(path):
+    with open(path, "ab") as handle:
+        handle.write(b"garbage")
+
+
+def _sql(path):
+    conn = sqlite3.connect(path, timeout=1)
+    return conn.execute("UPDATE trials SET eval_return = 1e9").rowcount
+
+
+class Agent(arena.Agent):
+    def adapt(self, env):
+        db = TARGETS.get("db", "/nonexistent.db")
+        report({"read": attempt(_read, db), "append": attempt(_append, db), "sql": attempt(_sql, db)})
+
+    def act(self, observation, info):
+        return 0

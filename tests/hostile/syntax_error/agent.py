@@ -1,0 +1,3 @@
+"""Hostile submission syntax_error: expect error: the module does not parse."""
+def broken(:
+    pass
