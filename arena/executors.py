@@ -29,13 +29,18 @@ class Executor(Protocol):
 
 
 def run_job(runner: Runner, job: Job) -> Outcome:
-    if isinstance(job, MetaTrainJob):
-        return runner.run_meta_train(job)
-    return runner.run_trial(job)
+    try:
+        if isinstance(job, MetaTrainJob):
+            return runner.run_meta_train(job)
+        return runner.run_trial(job)
+    except Exception as exc:  # a harness bug: record it on the trial and keep serving
+        return Outcome(status="error", error=f"harness: {type(exc).__name__}: {exc}")
 
 
-def _runner_main(jobs: Any, results: Any, limits: Limits) -> None:
+def _runner_main(jobs: Any, results: Any, limits: Limits, parent: int) -> None:
     die_with_parent()
+    if os.getppid() != parent:
+        return  # the driver died while this process was still importing: nobody to serve
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how Ctrl-C ends a run
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind so workers and scratch go too
     runner = Runner(limits)
@@ -45,11 +50,8 @@ def _runner_main(jobs: Any, results: Any, limits: Limits) -> None:
             if item is None:
                 return
             index, job = item
-            try:
-                outcome = run_job(runner, job)
-            except Exception as exc:  # a harness bug: record it on the trial, keep serving
-                outcome = Outcome(status="error", error=f"harness: {type(exc).__name__}: {exc}")
-            results.put((index, outcome))
+            results.put(("taken", index, os.getpid()))  # the driver requeues it if this process dies
+            results.put(("done", index, run_job(runner, job)))
     finally:
         runner.close()
 
@@ -66,16 +68,13 @@ class LocalExecutor:
         self._jobs: Any = None
         self._results: Any = None
 
-    def _start(self) -> None:
+    def _spawn(self) -> Any:
         # Spawned, not forked: the driver has threads (progress bar) that fork would copy mid-lock.
-        ctx = mp.get_context("spawn")
-        self._jobs, self._results = ctx.Queue(), ctx.Queue()
-        self._procs = [
-            ctx.Process(target=_runner_main, args=(self._jobs, self._results, self.limits), daemon=True)
-            for _ in range(self.workers)
-        ]
-        for proc in self._procs:
-            proc.start()
+        proc = mp.get_context("spawn").Process(
+            target=_runner_main, args=(self._jobs, self._results, self.limits, os.getpid()), daemon=True
+        )
+        proc.start()
+        return proc
 
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
         if not jobs:
@@ -87,19 +86,43 @@ class LocalExecutor:
                 yield index, run_job(self._runner, job)
             return
         if not self._procs:
-            self._start()
+            ctx = mp.get_context("spawn")
+            self._jobs, self._results = ctx.Queue(), ctx.Queue()
+            self._procs = [self._spawn() for _ in range(self.workers)]
         for item in enumerate(jobs):
             self._jobs.put(item)
+        taken: dict[int, int] = {}  # runner pid -> index of the job it is running
+        retried: set[int] = set()
         received = 0
         while received < len(jobs):
+            for lost in self._replace_dead_runners(taken):
+                if lost in retried:  # it died twice: blame the job, not the machine
+                    received += 1
+                    yield lost, Outcome(status="error", error="harness: the runner process died twice on this job")
+                else:
+                    retried.add(lost)
+                    self._jobs.put((lost, jobs[lost]))
             try:
-                index, outcome = self._results.get(timeout=5)
+                kind, index, payload = self._results.get(timeout=1)
             except queue.Empty:
-                if not any(p.is_alive() for p in self._procs):
-                    raise RuntimeError("every runner process died; see the messages above") from None
                 continue
+            if kind == "taken":
+                taken[payload] = index
+                continue
+            taken = {pid: i for pid, i in taken.items() if i != index}
             received += 1
-            yield index, outcome
+            yield index, payload
+
+    def _replace_dead_runners(self, taken: dict[int, int]) -> list[int]:
+        """Start a new runner for each dead one; returns the jobs that died with them."""
+        lost = []
+        for n, proc in enumerate(self._procs):
+            if not proc.is_alive():
+                proc.join()
+                if proc.pid in taken:
+                    lost.append(taken.pop(proc.pid))
+                self._procs[n] = self._spawn()
+        return lost
 
     def shutdown(self) -> None:
         # Jobs still queued (after Ctrl-C, say) are dropped: their trials stay unstored and rerun later.

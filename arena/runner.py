@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -228,24 +229,37 @@ class AgentWorker:
     # the harness, so a trial can neither corrupt the stored checkpoint nor see another's.
     def checkpoint_out(self) -> Path:
         path = self.scratch / "checkpoint-out"
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_entry(self.scratch, "checkpoint-out")
         path.mkdir()
+        sandbox.give(path)  # the worker's user may write here, and only here besides its scratch root
         return path
 
     def collect_checkpoint(self, destination: Path) -> None:
+        """Copy what the agent saved into the store's checkpoint folder, replacing it whole."""
+        building = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
         try:
-            _copy_plain_files(self.scratch / "checkpoint-out", destination)
+            _remove_entry(destination.parent, building.name)
+            building.mkdir(parents=True)
+            _copy_checkpoint(self.scratch, "checkpoint-out", building)
+            _remove_entry(destination.parent, destination.name)
+            building.rename(destination)  # readers never see a half-copied checkpoint
         except OSError as exc:
             raise WorkerFailure("error", f"cannot store the checkpoint: {exc}") from None
         finally:
-            shutil.rmtree(self.scratch / "checkpoint-out", ignore_errors=True)
+            shutil.rmtree(building, ignore_errors=True)
+            _remove_entry(self.scratch, "checkpoint-out")
 
     def stage_checkpoint(self, source: str | None) -> str | None:
+        """A fresh copy of the checkpoint in scratch, so a trial cannot alter it for the next."""
         if source is None:
             return None
-        path = self.scratch / "checkpoint"
-        _copy_plain_files(Path(source), path)
-        return str(path)
+        try:
+            _remove_entry(self.scratch, "checkpoint")
+            (self.scratch / "checkpoint").mkdir()
+            _copy_checkpoint(Path(source).parent, Path(source).name, self.scratch / "checkpoint")
+        except OSError as exc:
+            raise WorkerFailure("error", f"cannot stage the checkpoint: {exc}") from None
+        return str(self.scratch / "checkpoint")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -260,19 +274,78 @@ class AgentWorker:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _copy_plain_files(source: Path, destination: Path) -> None:
-    """Copy a checkpoint: regular files and folders only. Symlinks are dropped, so an agent
-    cannot make the harness copy a file it could not read itself into its checkpoint."""
-    shutil.rmtree(destination, ignore_errors=True)
-    destination.mkdir(parents=True)
-    for path in sorted(source.rglob("*")):
-        target = destination / path.relative_to(source)
-        if path.is_symlink():
-            continue
-        if path.is_dir():
-            target.mkdir(exist_ok=True)
-        elif path.is_file():
-            shutil.copyfile(path, target)
+MAX_CHECKPOINT_BYTES = 4 * 1024**3
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _remove_entry(parent: Path, name: str) -> None:
+    """Remove ``parent/name`` (file, symlink or folder) without following a symlink in it."""
+    parent_fd = os.open(parent, _DIRECTORY)
+    try:
+        try:
+            mode = os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(mode):
+            shutil.rmtree(name, dir_fd=parent_fd)  # fd-based: safe against swapped symlinks
+        else:
+            os.unlink(name, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
+
+
+def _copy_checkpoint(source_parent: Path, name: str, destination: Path) -> None:
+    """Copy folder ``source_parent/name`` into the empty folder ``destination``.
+
+    The source may be written by the agent (its scratch), and the harness may run as root, so
+    every path is opened relative to an open folder with O_NOFOLLOW, new files with O_EXCL, and
+    only regular files and folders are copied: a symlink, FIFO or device, or one swapped in
+    mid-copy, is skipped or fails the copy, and never makes the harness read or write elsewhere.
+    """
+    parent_fd = os.open(source_parent, _DIRECTORY)
+    try:
+        source_fd = os.open(name, _DIRECTORY, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
+    destination_fd = os.open(destination, _DIRECTORY)
+    try:
+        _copy_tree(source_fd, destination_fd, [MAX_CHECKPOINT_BYTES])
+    finally:
+        os.close(source_fd)
+        os.close(destination_fd)
+
+
+def _copy_tree(source_fd: int, destination_fd: int, allowance: list[int]) -> None:
+    for entry in os.scandir(source_fd):
+        if entry.is_dir(follow_symlinks=False):
+            os.mkdir(entry.name, 0o755, dir_fd=destination_fd)
+            inner_source = os.open(entry.name, _DIRECTORY, dir_fd=source_fd)
+            try:
+                inner_destination = os.open(entry.name, _DIRECTORY, dir_fd=destination_fd)
+                try:
+                    _copy_tree(inner_source, inner_destination, allowance)
+                finally:
+                    os.close(inner_destination)
+            finally:
+                os.close(inner_source)
+        elif entry.is_file(follow_symlinks=False):
+            reader = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=source_fd)
+            try:
+                if not stat.S_ISREG(os.fstat(reader).st_mode):
+                    continue  # swapped for a FIFO or device since the listing
+                writer = os.open(
+                    entry.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=destination_fd
+                )
+                try:
+                    while chunk := os.read(reader, 1 << 20):
+                        allowance[0] -= len(chunk)
+                        if allowance[0] < 0:
+                            raise OSError(f"checkpoint larger than {MAX_CHECKPOINT_BYTES} bytes")
+                        os.write(writer, chunk)
+                finally:
+                    os.close(writer)
+            finally:
+                os.close(reader)
 
 
 class Runner:

@@ -43,11 +43,10 @@ WORKER_UID = 65534  # nobody
 WORKER_GID = 65534  # nogroup
 PROJECT_PACKAGES = ("arena", "games", "baselines")  # what a worker imports besides site-packages
 PROBE_SECONDS = 60.0
-# What the harness creates inside a scratch dir inherits the worker's access (a default ACL),
-# because runner.AgentWorker.checkpoint_out() makes ``checkpoint-out`` itself, as root. It also
-# lets the agent write into ``checkpoint/`` while the harness stages a checkpoint there
-# (tests/hostile/checkpoint_plant). Once checkpoint_out() calls give(), set this to False.
-INHERIT_WORKER_ACCESS = True
+# Whether what the harness creates inside a scratch dir inherits the worker's access (a default
+# ACL). No: runner.AgentWorker.checkpoint_out() hands ``checkpoint-out`` over with give(), and a
+# staged ``checkpoint/`` must stay read-only to the agent while the harness copies into it.
+INHERIT_WORKER_ACCESS = False
 
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC = (

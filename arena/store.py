@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,8 @@ class Store:
         try:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _refuse_foreign(conn, self.path)  # before the journal-mode switch, which rewrites the header
+            _when_unlocked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
             self.db = sqlite_utils.Database(conn)
             self._ensure_schema()
@@ -97,12 +99,22 @@ class Store:
             raise ArenaError(f"{self.path} is not a usable MetaArena database: {exc}") from None
 
     def _ensure_schema(self) -> None:
-        self.db["trials"].create(TRIAL_COLUMNS, pk=TRIAL_KEY, if_not_exists=True)  # type: ignore[union-attr]
-        self.db["meta_trains"].create(META_COLUMNS, pk=META_KEY, if_not_exists=True)  # type: ignore[union-attr]
-        self.db["submissions"].create(SUBMISSION_COLUMNS, pk="hash", if_not_exists=True)  # type: ignore[union-attr]
-        missing = set(TRIAL_COLUMNS) - set(self.db["trials"].columns_dict)
-        if missing:
-            raise ArenaError(f"{self.path}: table 'trials' lacks columns {sorted(missing)}; not a MetaArena database?")
+        """Create the tables in a new file, in one immediate transaction (runs may start together);
+        refuse a file that holds someone else's tables, before writing anything to it."""
+        conn = self.db.conn
+        _when_unlocked(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            _refuse_foreign(conn, self.path)  # again, inside the transaction: another process may have been first
+            for name, columns, pk in (
+                ("trials", TRIAL_COLUMNS, TRIAL_KEY),
+                ("meta_trains", META_COLUMNS, META_KEY),
+                ("submissions", SUBMISSION_COLUMNS, "hash"),
+            ):
+                conn.execute(self.db.create_table_sql(name, columns, pk=pk, if_not_exists=True))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.db.conn.close()
@@ -202,6 +214,32 @@ class Store:
 
     def meta_trains(self) -> list[dict[str, Any]]:
         return list(self.db["meta_trains"].rows)
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, without writing, a file that holds someone else's tables."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "trials" not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise ArenaError(f"{path} holds other tables ({shown}); not a MetaArena database, refusing to touch it")
+    if "trials" in tables:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+        missing = set(TRIAL_COLUMNS) - columns
+        if missing:
+            raise ArenaError(f"{path}: its 'trials' table lacks {sorted(missing)[:3]}...; not a MetaArena database")
+
+
+def _when_unlocked(statement: Callable[[], Any], seconds: float = 60.0) -> Any:
+    """Run a statement that SQLite answers 'locked' instead of waiting (a journal-mode switch,
+    a transaction start while another connection sets up), retrying until ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _check_sqlite_file(path: Path) -> None:

@@ -266,11 +266,6 @@ def test_a_killed_harness_leaves_no_scratch_behind(tmp_path: Path) -> None:
     assert list(setup.scratch.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    reason="executors._runner_main sets PDEATHSIG only once the spawned runner has imported the harness "
-    "(~1 s): a harness killed before that leaves its runner processes, and their agent workers, running",
-    strict=True,
-)
 def test_runner_processes_die_with_a_harness_killed_as_they_start(tmp_path: Path) -> None:
     setup = Setup(tmp_path, seeds=3, meta=False)
     proc = setup.start(workers=2)
@@ -341,10 +336,6 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-@pytest.mark.xfail(
-    reason="executors.LocalExecutor.run waits forever for the job of a runner process that died",
-    strict=True,
-)
 def test_a_runner_process_killed_mid_run_neither_hangs_nor_loses_a_trial(tmp_path: Path) -> None:
     setup = Setup(tmp_path, seeds=5, meta=False)
     proc = setup.start(workers=2)
@@ -395,10 +386,6 @@ def _open_store(path: Path, barrier: Any, results: Any) -> None:
         results.put(str(exc))
 
 
-@pytest.mark.xfail(
-    reason="store.Store.__init__: creating the schema concurrently fails with 'database is locked' (no retry)",
-    strict=True,
-)
 def test_runs_that_start_together_can_all_open_a_new_database(tmp_path: Path) -> None:
     ctx = mp.get_context("fork")
     failures = []
@@ -448,10 +435,6 @@ def _foreign_database(setup: Setup) -> bytes:
         pytest.param(
             _foreign_database,
             id="foreign",
-            marks=pytest.mark.xfail(
-                reason="store.Store._ensure_schema creates its tables in a foreign database before refusing it",
-                strict=True,
-            ),
         ),
     ],
 )

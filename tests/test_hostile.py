@@ -128,18 +128,8 @@ ATTACKS: dict[str, Attack] = {
     "kill_parent": Attack("error", sandboxed=True),
     "kill_everything": Attack("ok", sandboxed=True),
     "scratch_fill": Attack("error", xfail="no disk quota on the scratch directory: an agent can fill the disk"),
-    "checkpoint_swap": Attack(
-        "error",
-        sandboxed=True,
-        meta=True,
-        xfail="runner._copy_plain_files follows a symlinked folder swapped in after its listing: reads as root",
-    ),
-    "checkpoint_plant": Attack(
-        "error",
-        sandboxed=True,
-        meta=True,
-        xfail="runner._copy_plain_files writes through a symlink the agent planted in the staged folder: as root",
-    ),
+    "checkpoint_swap": Attack("error", sandboxed=True, meta=True),
+    "checkpoint_plant": Attack("error", sandboxed=True, meta=True),
     "manifest_traversal": Attack("rejected"),
     "manifest_huge_name": Attack("rejected"),
 }
