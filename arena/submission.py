@@ -16,7 +16,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # module:Class with dotted identifiers only: no paths, so an entry can't point outside the folder.
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 _REQUIRED = ("name", "version", "authors", "entry")
-_KNOWN = {*_REQUIRED, "description", "license", "url", "device"}
+_KNOWN = {*_REQUIRED, "description", "license", "url", "device", "includes"}
 # Not part of the agent: recorded results and caches may change without changing the hash.
 _IGNORED_DIRS = {"__pycache__", "results", ".git", ".pytest_cache"}
 
@@ -40,15 +40,21 @@ class Submission:
         return f"{self.name}@{self.version}"
 
 
-def content_hash(folder: Path) -> str:
+def content_hash(folder: Path, includes: tuple[Path, ...] = ()) -> str:
+    """The submission's identity: every file of its folder, and of the code it ``includes``.
+
+    A baseline's folder holds a three-line wrapper around code in ``baselines/``; that code is
+    included, so that changing it changes the hash and reruns its trials.
+    """
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if any(part in _IGNORED_DIRS or part.startswith(".") for part in rel.parts) or path.suffix == ".pyc":
-            continue
-        if path.is_file():
-            digest.update(str(rel).encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+    for label, root in (("", folder), *((f"include:{p.name}/", p) for p in includes)):
+        for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            rel = path.relative_to(root) if root.is_dir() else Path(path.name)
+            if any(part in _IGNORED_DIRS or part.startswith(".") for part in rel.parts) or path.suffix == ".pyc":
+                continue
+            if path.is_file():
+                digest.update((label + str(rel)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -92,6 +98,13 @@ def load_submission(folder: str | Path) -> Submission:
     authors = table["authors"]
     if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a for a in authors):
         raise ArenaError(f"{manifest_path}: authors must be a non-empty list of names")
+    includes = table.get("includes", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ArenaError(f"{manifest_path}: includes must be a list of paths (code outside the folder it uses)")
+    included = tuple((path / i).resolve() for i in includes)
+    for include, resolved in zip(includes, included, strict=True):
+        if not resolved.exists():
+            raise ArenaError(f"{manifest_path}: included path {include!r} does not exist")
     device = table.get("device", "cpu")
     if device not in ("cpu", "auto"):
         raise ArenaError(f"{manifest_path}: device must be 'cpu' or 'auto', got {device!r}")
@@ -106,7 +119,7 @@ def load_submission(folder: str | Path) -> Submission:
         version=table["version"],
         authors=tuple(authors),
         entry=entry,
-        hash=content_hash(path),
+        hash=content_hash(path, included),
         description=table.get("description", ""),
         license=table.get("license", ""),
         url=table.get("url", ""),

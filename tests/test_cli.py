@@ -111,3 +111,19 @@ def test_suite_calibrate_remeasures_random_returns() -> None:
     assert cartpole and all(5 < ref["random"] < 200 and ref["reference"] == 500.0 for ref in cartpole)
     bandit = [ref for key, ref in refs.items() if key.startswith("bandit(")]
     assert bandit and all(0 <= ref["random"] <= ref["reference"] for ref in bandit)
+
+
+def test_included_code_is_part_of_a_submissions_identity(write_submission, tmp_path) -> None:
+    from arena.submission import load_submission
+
+    shared = tmp_path / "shared_code"
+    shared.mkdir()
+    (shared / "policy.py").write_text("GAIN = 1\n")
+    folder = write_submission(
+        "wrapper",
+        "import arena\nclass Agent(arena.Agent):\n    pass\n",
+        extra_manifest='includes = ["../../shared_code"]\n',
+    )
+    before = load_submission(folder).hash
+    (shared / "policy.py").write_text("GAIN = 2\n")
+    assert load_submission(folder).hash != before
