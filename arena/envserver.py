@@ -19,6 +19,7 @@ import games
 from arena.seeding import derive_seed
 
 MAX_LIVE_ENVS = 256  # handles an agent may hold open at once during meta-training
+MAX_LIVE_COPIES = 1024  # env copies over all those handles: each is a real env in the harness
 
 
 class InvalidAction(Exception):
@@ -132,6 +133,9 @@ class EnvServer:
             raise ValueError(f"num_envs must be in [1, 1024], got {num_envs}")
         if len(self.copies) >= MAX_LIVE_ENVS:
             raise ValueError(f"more than {MAX_LIVE_ENVS} envs open at once; close() the ones you are done with")
+        live = sum(len(c.envs) for c in self.copies.values())
+        if live + num_envs > MAX_LIVE_COPIES:
+            raise ValueError(f"more than {MAX_LIVE_COPIES} env copies open at once; close() the ones you are done with")
         handle = self.next_handle
         self.next_handle += 1
         copies = _Copies(next(self.variants), num_envs, num_envs > 1, derive_seed(self.secret, "env", handle))

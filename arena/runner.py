@@ -210,6 +210,8 @@ class AgentWorker:
                 code = self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
+        if code is not None and code > 128 and code - 128 in signal.valid_signals():
+            code = -(code - 128)  # a wrapper (bwrap) reports its child's signal death as 128 + N
         if code is not None and code < 0:
             how = f"killed by signal {signal.Signals(-code).name}"
         else:

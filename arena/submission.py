@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ MANIFEST = "submission.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # module:Class with dotted identifiers only: no paths, so an entry can't point outside the folder.
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+_PACKAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REQUIRED = ("name", "version", "authors", "entry")
 _KNOWN = {*_REQUIRED, "description", "license", "url", "device", "includes"}
 # Not part of the agent: recorded results and caches may change without changing the hash.
@@ -43,8 +45,9 @@ class Submission:
 def content_hash(folder: Path, includes: tuple[Path, ...] = ()) -> str:
     """The submission's identity: every file of its folder, and of the code it ``includes``.
 
-    A baseline's folder holds a three-line wrapper around code in ``baselines/``; that code is
-    included, so that changing it changes the hash and reruns its trials.
+    A baseline's folder holds a three-line wrapper around the installed ``baselines`` package;
+    the manifest's ``includes = ["baselines"]`` makes that code part of the hash, so changing it
+    reruns its trials.
     """
     digest = hashlib.sha256()
     for label, root in (("", folder), *((f"include:{p.name}/", p) for p in includes)):
@@ -56,6 +59,15 @@ def content_hash(folder: Path, includes: tuple[Path, ...] = ()) -> str:
                 digest.update((label + str(rel)).encode() + b"\0")
                 digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _package_path(manifest: Path, name: str) -> Path:
+    """Where an installed package's source lives, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ArenaError(f"{manifest}: included package {name!r} is not installed")
+    origin = Path(spec.origin)
+    return origin.parent if origin.name == "__init__.py" else origin
 
 
 def load_submission(folder: str | Path) -> Submission:
@@ -99,12 +111,9 @@ def load_submission(folder: str | Path) -> Submission:
     if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a for a in authors):
         raise ArenaError(f"{manifest_path}: authors must be a non-empty list of names")
     includes = table.get("includes", [])
-    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise ArenaError(f"{manifest_path}: includes must be a list of paths (code outside the folder it uses)")
-    included = tuple((path / i).resolve() for i in includes)
-    for include, resolved in zip(includes, included, strict=True):
-        if not resolved.exists():
-            raise ArenaError(f"{manifest_path}: included path {include!r} does not exist")
+    if not isinstance(includes, list) or not all(isinstance(i, str) and _PACKAGE.match(i) for i in includes):
+        raise ArenaError(f"{manifest_path}: includes must be a list of installed package names, like ['baselines']")
+    included = tuple(_package_path(manifest_path, name) for name in includes)
     device = table.get("device", "cpu")
     if device not in ("cpu", "auto"):
         raise ArenaError(f"{manifest_path}: device must be 'cpu' or 'auto', got {device!r}")

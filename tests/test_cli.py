@@ -113,17 +113,22 @@ def test_suite_calibrate_remeasures_random_returns() -> None:
     assert bandit and all(0 <= ref["random"] <= ref["reference"] for ref in bandit)
 
 
-def test_included_code_is_part_of_a_submissions_identity(write_submission, tmp_path) -> None:
+def test_included_code_is_part_of_a_submissions_identity(write_submission, tmp_path, monkeypatch) -> None:
+    from arena.errors import ArenaError
     from arena.submission import load_submission
 
-    shared = tmp_path / "shared_code"
-    shared.mkdir()
-    (shared / "policy.py").write_text("GAIN = 1\n")
+    package = tmp_path / "lib" / "shared_policy"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("GAIN = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
     folder = write_submission(
         "wrapper",
         "import arena\nclass Agent(arena.Agent):\n    pass\n",
-        extra_manifest='includes = ["../../shared_code"]\n',
+        extra_manifest='includes = ["shared_policy"]\n',
     )
     before = load_submission(folder).hash
-    (shared / "policy.py").write_text("GAIN = 2\n")
+    (package / "__init__.py").write_text("GAIN = 2\n")
     assert load_submission(folder).hash != before
+    missing = write_submission("missing", "x = 1\n", extra_manifest='includes = ["no_such_package_here"]\n')
+    with pytest.raises(ArenaError, match="is not installed"):
+        load_submission(missing)

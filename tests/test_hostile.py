@@ -103,10 +103,7 @@ ATTACKS: dict[str, Attack] = {
     "print_1gb": Attack("error"),
     "budget_ignore": Attack("ok"),
     "reset_storm": Attack("ok"),
-    "env_hoard": Attack(
-        "error",
-        xfail="envserver.EnvServer.open caps handles (256) but not copies: 256 x 1024 envs live in the harness",
-    ),
+    "env_hoard": Attack("error"),
     "malicious_pickle": Attack("error"),
     "oversized_message": Attack("error"),
     "partial_frame": Attack("timeout"),
