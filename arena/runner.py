@@ -7,6 +7,7 @@ agent becomes a status on the trial's result; nothing the agent does raises out 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -115,7 +116,7 @@ class AgentWorker:
     def __init__(self, submission: Submission, limits: Limits):
         self.submission = submission
         self.limits = limits
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"arena-{submission.name[:20]}-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"arena-{submission.name[:20]}-", dir=_scratch_root()))
         self.log_path = self.scratch / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.lane: lanes.Lane | None = None
@@ -350,12 +351,45 @@ def _copy_tree(source_fd: int, destination_fd: int, allowance: list[int]) -> Non
                 os.close(reader)
 
 
+_SCRATCH_PREFIX = "arena-scratch-"
+
+
+def _scratch_root() -> Path:
+    """This process's folder of worker scratch dirs, named by its pid so a later run can tell
+    whether the harness that made it is gone (killed by SIGKILL, it cleaned up nothing)."""
+    root = Path(tempfile.gettempdir()) / f"{_SCRATCH_PREFIX}{os.getpid()}"
+    root.mkdir(mode=0o711, exist_ok=True)
+    return root
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (dead, not yet reaped by an absent parent) does not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            return stat_file.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    except OSError:
+        return True  # exists, but not ours to inspect
+
+
+def sweep_stale_scratch() -> None:
+    """Remove scratch folders left by harness processes that no longer exist."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*"):
+        pid = folder.name.removeprefix(_SCRATCH_PREFIX)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class Runner:
     """Runs trials and meta-training jobs, reusing one worker per submission."""
 
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
         self.workers: dict[str, AgentWorker] = {}
+        sweep_stale_scratch()
 
     def worker(self, submission: Submission) -> AgentWorker:
         worker = self.workers.get(submission.hash)
@@ -377,6 +411,8 @@ class Runner:
         for worker in self.workers.values():
             worker.kill()
         self.workers.clear()
+        with contextlib.suppress(OSError):
+            _scratch_root().rmdir()  # empty unless another Runner in this process is still working
 
     def defines_meta_train(self, submission: Submission) -> bool:
         return self.worker(submission).defines_meta_train
