@@ -29,6 +29,7 @@ class AgentSpec:
     budget_steps: int = 0  # env steps this phase may use (adaptation or meta-training)
     budget_seconds: float = 0.0  # wall-clock seconds this phase may use
     scratch: Path | None = None  # the only directory the agent should write to
+    adapt_budgets: tuple[int, ...] = ()  # the suite's adaptation budgets (steps), e.g. for meta-training
 
 
 class TaskSampler(Protocol):

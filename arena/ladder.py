@@ -44,7 +44,7 @@ import games
 from arena import ladder_store
 from arena.envserver import Budget, EnvServer, InvalidAction, check_action, fixed
 from arena.errors import ArenaError
-from arena.runner import AgentWorker, Limits, Runner, WorkerFailure
+from arena.runner import AgentWorker, Limits, Runner, TrialJob, WorkerFailure, trial_config
 from arena.seeding import derive_seed
 from arena.store import Store
 from arena.submission import Submission
@@ -243,18 +243,15 @@ class LadderRunner(Runner):
             secret = derive_seed(job.secret, side.variant.id, job.seed)
             worker.send(
                 "trial",
-                {
-                    "observation_space": spaces_env.observation_space,
-                    "action_space": spaces_env.action_space,
-                    "family": side.variant.family,
-                    "seed": derive_seed("agent", job.seed) % 2**31,
-                    "device": "cpu",
-                    "budget_steps": job.budget,
-                    "budget_seconds": job.adapt_seconds,
-                    "scratch": str(worker.scratch),
-                    "checkpoint": worker.stage_checkpoint(side.checkpoint),
-                },
-            )
+                trial_config(
+                    TrialJob(
+                        side.submission, job.suite, "dev", side.variant.id, "ladder", job.budget,
+                        job.adapt_seconds, job.seed, job.secret, side.checkpoint,
+                    ),
+                    worker,
+                    spaces_env,
+                ),
+            )  # fmt: skip
             spaces_env.close()
             side.in_trial = True
             server = EnvServer(

@@ -383,6 +383,22 @@ def sweep_stale_scratch() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def trial_config(job: TrialJob, worker: AgentWorker, env: Any) -> dict[str, Any]:
+    """What the worker needs to build the agent of a trial (see worker._spec): never the variant."""
+    return {
+        "observation_space": env.observation_space,
+        "action_space": env.action_space,
+        "family": job.family,
+        "seed": derive_seed("agent", job.seed) % 2**31,
+        "device": job.device,
+        "budget_steps": job.budget,
+        "budget_seconds": job.adapt_seconds,
+        "adapt_budgets": job.suite.budgets,
+        "scratch": str(worker.scratch),
+        "checkpoint": worker.stage_checkpoint(job.checkpoint),
+    }
+
+
 class Runner:
     """Runs trials and meta-training jobs, reusing one worker per submission."""
 
@@ -436,20 +452,7 @@ class Runner:
         variant = games.parse_variant(job.variant)
         eval_env = games.make(variant)
         secret = derive_seed(job.secret, job.variant, job.seed)
-        worker.send(
-            "trial",
-            {
-                "observation_space": eval_env.observation_space,
-                "action_space": eval_env.action_space,
-                "family": variant.family,
-                "seed": derive_seed("agent", job.seed) % 2**31,
-                "device": job.device,
-                "budget_steps": job.budget,
-                "budget_seconds": job.adapt_seconds,
-                "scratch": str(worker.scratch),
-                "checkpoint": worker.stage_checkpoint(job.checkpoint),
-            },
-        )
+        worker.send("trial", trial_config(job, worker, eval_env))
         server = EnvServer(
             Budget(job.budget, job.adapt_seconds), fixed(variant), derive_seed(secret, job.budget, "adapt")
         )
@@ -539,6 +542,7 @@ class Runner:
                     "device": job.device,
                     "budget_steps": job.suite.meta_train_steps,
                     "budget_seconds": job.suite.meta_train_seconds,
+                    "adapt_budgets": job.suite.budgets,
                     "scratch": str(worker.scratch),
                     "checkpoint": str(worker.checkpoint_out()),
                 },

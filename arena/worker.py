@@ -79,6 +79,7 @@ def _spec(config: dict[str, Any]) -> AgentSpec:
         budget_steps=config["budget_steps"],
         budget_seconds=config["budget_seconds"],
         scratch=Path(config["scratch"]),
+        adapt_budgets=tuple(config.get("adapt_budgets", ())),
     )
 
 
