@@ -75,7 +75,16 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(write_submission, tiny_s
         "2",
     ]
     env = {**os.environ, "CI": "1"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # As from a terminal: a shell running us in the background may have set SIGINT to "ignore",
+    # which children inherit, and a user's Ctrl-C finds it at its default.
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     stored = 0
     while time.monotonic() < deadline and stored < 2:
