@@ -17,25 +17,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 import games
 from arena.seeding import derive_seed
 from arena.suites import Suite, load_suite
-
-
-def random_action(env: gym.Env, info: dict[str, Any], rng: np.random.Generator) -> Any:
-    """A uniformly random action, legal where the env masks its actions."""
-    mask = info.get("action_mask")
-    if mask is not None:
-        return int(rng.choice(np.flatnonzero(mask)))
-    space = env.action_space
-    if isinstance(space, gym.spaces.Discrete):
-        return int(space.start + rng.integers(int(space.n)))
-    if isinstance(space, gym.spaces.Box):
-        return rng.uniform(space.low, space.high).astype(space.dtype)
-    return space.sample()
 
 
 def random_return(variant: games.Variant | str, episodes: int, seed: int = 0) -> float:
@@ -48,7 +34,7 @@ def random_return(variant: games.Variant | str, episodes: int, seed: int = 0) ->
         for episode in range(episodes):
             _, info = env.reset(seed=derive_seed("calibrate-episode", variant.id, seed, episode) % 2**31)
             while True:
-                _, reward, terminated, truncated, info = env.step(random_action(env, info, rng))
+                _, reward, terminated, truncated, info = env.step(games.random_action(env, info, rng))
                 total += float(reward)
                 if terminated or truncated:
                     break

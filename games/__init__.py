@@ -18,6 +18,7 @@ from games.core import (
     make,
     parse_spec,
     parse_variant,
+    random_action,
     register,
 )
 
@@ -38,5 +39,6 @@ __all__ = [
     "make",
     "parse_spec",
     "parse_variant",
+    "random_action",
     "register",
 ]

@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils.env_checker import check_env
 
-from games.core import Param, Spec, Variant, get_family, make, parse_variant
+from games.core import Param, Spec, Variant, get_family, make, parse_variant, random_action
 
 __all__ = ["check_family", "sample_variants"]
 
@@ -125,18 +125,6 @@ def _check_transition(variant: Variant, env: gym.Env, result: tuple, where: str)
         raise _fail(variant, f"{where}: info must be a dict")
 
 
-def _policy_action(env: gym.Env, info: dict[str, Any], rng: np.random.Generator) -> Any:
-    mask = info.get("action_mask")
-    if mask is not None:
-        return int(rng.choice(np.flatnonzero(mask)))
-    space = env.action_space
-    if isinstance(space, gym.spaces.Discrete):
-        return int(space.start + rng.integers(int(space.n)))
-    if isinstance(space, gym.spaces.Box):
-        return rng.uniform(space.low, space.high).astype(space.dtype)
-    return space.sample()
-
-
 def _rollouts(variant: Variant, episodes: int, seed: int, illegal_every: int) -> None:
     """Random play: masks, spaces, rewards, episode lengths, rendering, illegal actions."""
     family = get_family(variant.family)
@@ -155,7 +143,7 @@ def _rollouts(variant: Variant, episodes: int, seed: int, illegal_every: int) ->
                 raise _fail(variant, f"render() in 'ansi' mode must return a non-empty str, got {text!r}")
             steps = 0
             while True:
-                action = _policy_action(env, info, rng)
+                action = random_action(env, info, rng)
                 where = f"episode {episode} step {steps}"
                 if (
                     masked
@@ -214,7 +202,7 @@ def _determinism(variant: Variant, seed: int, steps: int) -> None:
         for step in range(steps):
             if masked:
                 _check_mask(variant, envs[0], info, True, f"step {step} after reset(seed={seed})")
-            action = _policy_action(envs[0], info, rng)
+            action = random_action(envs[0], info, rng)
             results = [env.step(action) for env in envs]
             names = ("observation", "reward", "terminated", "truncated", "info")
             for name, a, b in zip(names, results[0], results[1], strict=True):

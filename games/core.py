@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
+import numpy as np
 
 ParamValue = Any  # int | float | bool | str | Spec
 
@@ -34,6 +35,7 @@ __all__ = [
     "make",
     "parse_spec",
     "parse_variant",
+    "random_action",
     "register",
 ]
 
@@ -372,6 +374,20 @@ def make(variant: str | Variant, **env_kwargs: Any) -> gym.Env:
     if not _has_time_limit(env):
         env = gym.wrappers.TimeLimit(env, max_episode_steps=family.max_episode_steps)
     return env
+
+
+def random_action(env: gym.Env, info: Mapping[str, Any], rng: np.random.Generator) -> Any:
+    """A uniformly random action, legal where the env masks its actions: the random policy that
+    defines score 0, as calibration and the conformance checks play it."""
+    mask = info.get("action_mask")
+    if mask is not None:
+        return int(rng.choice(np.flatnonzero(mask)))
+    space = env.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.start + rng.integers(int(space.n)))
+    if isinstance(space, gym.spaces.Box):
+        return rng.uniform(space.low, space.high).astype(space.dtype)
+    return space.sample()
 
 
 def _has_time_limit(env: gym.Env) -> bool:
