@@ -12,6 +12,7 @@ import queue
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from arena.runner import Limits, MetaTrainJob, Outcome, Runner, TrialJob
@@ -63,6 +64,10 @@ class LocalExecutor:
     def __init__(self, workers: int = 1, limits: Limits | None = None):
         self.workers = max(1, workers)
         self.limits = limits or Limits()
+        if 2 * self.workers > (os.cpu_count() or 1):
+            # Each trial is two processes (harness runner, agent) passing the turn back and forth:
+            # spinning while the other waits only pays while each has a core of its own.
+            self.limits = replace(self.limits, spin_seconds=0.0)
         self._runner: Runner | None = None
         self._procs: list[Any] = []
         self._jobs: Any = None

@@ -46,7 +46,8 @@ def create() -> tuple[int, int]:
 
 
 class Lane:
-    def __init__(self, mem_fd: int, size: int, sock: socket.socket, side: str):
+    def __init__(self, mem_fd: int, size: int, sock: socket.socket, side: str, spin: float = SPIN_SECONDS):
+        self.spin = spin  # 0 where processes outnumber cores: spinning then steals the peer's core
         self.mm = mmap.mmap(mem_fd, size)
         self.sock = sock
         self.sock.setblocking(False)
@@ -88,7 +89,7 @@ class Lane:
         # adaptive spin length was tried: sleeps inflate the measured answer time, which then
         # shortens the spin, which causes more sleeps; a fixed bound is steadier.
         started = time.perf_counter()
-        spin_until = started + SPIN_SECONDS
+        spin_until = started + self.spin
         yield_after = started + YIELD_AFTER_SECONDS
         while True:
             now = time.perf_counter()

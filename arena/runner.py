@@ -44,6 +44,7 @@ class Limits:
     threads: int = 1  # OMP/MKL threads for the agent's numerical libraries
     load_seconds: float = 120.0  # importing a submission (torch, models) may take a while on a cold disk
     setup_seconds: float = 30.0  # grace beyond a phase's own clock: building the agent, loading a checkpoint
+    spin_seconds: float = lanes.SPIN_SECONDS  # lane busy-wait before sleeping (0 when cores are oversubscribed)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class AgentWorker:
             "OMP_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads,
+            "ARENA_LANE_SPIN": str(self.limits.spin_seconds),
         }
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks numpy needs kept
             if key in os.environ:
@@ -164,7 +166,7 @@ class AgentWorker:
                     env=env,
                     start_new_session=True,  # its own process group: killed whole, spared the user's Ctrl-C
                 )
-            self.lane = lanes.Lane(mem_fd, size, parent, "harness")
+            self.lane = lanes.Lane(mem_fd, size, parent, "harness", spin=self.limits.spin_seconds)
         finally:
             child.close()
             os.close(mem_fd)
