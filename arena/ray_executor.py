@@ -10,7 +10,9 @@ Needs the optional extra: ``pip install meta-arena[ray]``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from arena.errors import ArenaError
@@ -42,6 +44,8 @@ class RayExecutor:
         self.workers = max(1, workers)
         self.limits = limits or Limits()
         self.address = address
+        if address is None and 2 * self.workers > (os.cpu_count() or 1):
+            self.limits = replace(self.limits, spin_seconds=0.0)  # as LocalExecutor: no spinning on shared cores
         self._actors: list[Any] = []
         self._started_ray = False
 
