@@ -44,6 +44,7 @@ class Limits:
     threads: int = 1  # OMP/MKL threads for the agent's numerical libraries
     load_seconds: float = 120.0  # importing a submission (torch, models) may take a while on a cold disk
     setup_seconds: float = 30.0  # grace beyond a phase's own clock: building the agent, loading a checkpoint
+    scratch_bytes: int = 2 * 1024**3  # disk quota of each worker's scratch dir (a tmpfs, where mountable)
     spin_seconds: float = lanes.SPIN_SECONDS  # lane busy-wait before sleeping (0 when cores are oversubscribed)
 
 
@@ -118,6 +119,7 @@ class AgentWorker:
         self.submission = submission
         self.limits = limits
         self.scratch = Path(tempfile.mkdtemp(prefix=f"arena-{submission.name[:20]}-", dir=_scratch_root()))
+        sandbox.limit_scratch(self.scratch, limits.scratch_bytes)
         self.log_path = self.scratch / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.lane: lanes.Lane | None = None
@@ -276,6 +278,7 @@ class AgentWorker:
         if self.lane is not None:
             self.lane.close()
         self.proc, self.lane = None, None
+        sandbox.release_scratch(self.scratch)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -382,6 +385,8 @@ def sweep_stale_scratch() -> None:
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         if not _alive(int(pid)):
+            for scratch in folder.iterdir():
+                sandbox.release_scratch(scratch)
             shutil.rmtree(folder, ignore_errors=True)
 
 

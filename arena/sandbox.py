@@ -150,6 +150,48 @@ def prepare(path: Path) -> None:
     _prepare(Path(path), _plan().drop_to)
 
 
+@functools.cache
+def _can_mount() -> bool:
+    """Whether this process may mount a tmpfs (root, with mount rights): probed once."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    probe = Path(tempfile.mkdtemp(prefix="arena-mount-probe-"))
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True)
+        if mounted.returncode != 0:
+            return False
+        subprocess.run(["umount", "-l", str(probe)], capture_output=True)
+        return True
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def limit_scratch(path: Path, size_bytes: int) -> bool:
+    """Give the empty scratch dir ``path`` a disk quota: a tmpfs of ``size_bytes`` mounted on it.
+
+    Returns False (and warns once) where mounting is not possible: then only time limits how
+    much an agent writes. The tmpfs costs memory only for what is written."""
+    if size_bytes <= 0:
+        return False
+    if not _can_mount():
+        _warn_once("agent scratch dirs have no disk quota here (mounting a tmpfs needs root)")
+        return False
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0700,nosuid,nodev", "tmpfs", str(path)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        _warn_once(f"agent scratch dirs have no disk quota: mount failed ({mounted.stderr.decode().strip()})")
+        return False
+    return True
+
+
+def release_scratch(path: Path) -> None:
+    """Unmount a scratch quota (lazily: a lingering process cannot keep it busy), if there is one."""
+    if os.path.ismount(path):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
 def give(path: Path) -> None:
     """Hand a directory the harness made inside a scratch dir (``checkpoint-out``) to the worker user."""
     uid = _plan().drop_to

@@ -49,6 +49,7 @@ LIMITS = Limits(
     memory_bytes=2 * 1024**3,
     open_files=256,
     file_bytes=FILE_BYTES,
+    scratch_bytes=3 * FILE_BYTES,
     processes=64,
     load_seconds=30.0,
     setup_seconds=1.0,
@@ -124,7 +125,8 @@ ATTACKS: dict[str, Attack] = {
     "orphan_process": Attack("ok", sandboxed=True),
     "kill_parent": Attack("error", sandboxed=True),
     "kill_everything": Attack("ok", sandboxed=True),
-    "scratch_fill": Attack("error", xfail="no disk quota on the scratch directory: an agent can fill the disk"),
+    # A quota needs a tmpfs mount (root); elsewhere only the time limit bounds what an agent writes.
+    "scratch_fill": Attack("error", xfail="" if os.geteuid() == 0 else "no scratch quota without root"),
     "checkpoint_swap": Attack("error", sandboxed=True, meta=True),
     "checkpoint_plant": Attack("error", sandboxed=True, meta=True),
     "manifest_traversal": Attack("rejected"),
