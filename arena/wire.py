@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-_PICKLE, _STEP_INT, _STEP_ARRAY, _ACTION_INT, _ACTION_ARRAY, _STEP_REPLY, _ACT = range(7)
+_PICKLE, _STEP_INT, _STEP_ARRAY, _ACTION_INT, _ACTION_ARRAY, _STEP_REPLY, _ACT, _VECTOR_REPLY = range(8)
 _NUMERIC = {
     np.dtype(t).str: np.dtype(t)
     for t in (
@@ -149,6 +149,14 @@ def encode(message: tuple[Any, ...]) -> bytes:
             head = _REPLY.pack(message[2], bool(message[3]), bool(message[4]))
             return bytes((_STEP_REPLY,)) + head + _pack_array(message[1]) + info
     elif (
+        kind == "ok"
+        and len(message) == 6
+        and all(isinstance(part, np.ndarray) and part.dtype.str in _NUMERIC for part in message[1:5])
+        and isinstance(message[5], dict)
+    ):
+        # A vector env's step answer: (ok, observations, rewards, terminations, truncations, infos)
+        return bytes((_VECTOR_REPLY,)) + b"".join(_pack_array(part) for part in message[1:5]) + _pack_info(message[5])
+    elif (
         kind == "act" and len(message) == 4 and isinstance(message[2], np.ndarray) and message[2].dtype.str in _NUMERIC
     ):
         info = _pack_info(message[3])
@@ -157,13 +165,21 @@ def encode(message: tuple[Any, ...]) -> bytes:
 
 
 def decode_trusted(data: bytes) -> tuple[Any, ...]:
-    """Worker side: messages from the harness."""
+    """Worker side: messages from the harness. Arrays come back writable, as an env's would."""
     code = data[0]
+    if code != _PICKLE:
+        data = bytearray(data)  # type: ignore[assignment]  # one copy, so frombuffer views are writable
     if code == _STEP_REPLY:
         reward, terminated, truncated = _REPLY.unpack_from(data, 1)
         obs, end = _unpack_array(data, 1 + _REPLY.size)
         info = _unpack_info(data, end)
         return ("ok", obs, reward, terminated, truncated, info)
+    if code == _VECTOR_REPLY:
+        parts, end = [], 1
+        for _ in range(4):
+            part, end = _unpack_array(data, end)
+            parts.append(part)
+        return ("ok", *parts, _unpack_info(data, end))
     if code == _ACT:
         obs, end = _unpack_array(data, 2)
         info = _unpack_info(data, end)
