@@ -1,0 +1,82 @@
+"""Run submissions on a suite's dev split and record the results next to each submission.
+
+    .venv/bin/python scripts/record_results.py SUITE SUBMISSION_DIR... [--workers N]
+
+Writes ``<submission>/results/<suite>-v<version>.json``: the suite and its version, the commit,
+the wall time, the standings row (IQM with its CI per budget) and every trial record. The
+``results/`` folder is not part of a submission's hash, so recording never changes its identity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import arena
+from arena import campaign, scoring
+from arena.executors import LocalExecutor
+from arena.store import Store
+from arena.submission import load_submission
+from arena.suites import load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    return result.stdout.strip() + ("-dirty" if dirty else "") if result.returncode == 0 else "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite")
+    parser.add_argument("submissions", nargs="+", type=Path)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    suite = load_suite(args.suite)
+    revision = commit()
+    for folder in args.submissions:
+        submission = load_submission(folder)
+        with tempfile.TemporaryDirectory(prefix="arena-record-") as tmp:
+            store = Store(Path(tmp) / "record.db")
+            started = time.monotonic()
+            summary = campaign.run([submission], suite, "dev", store, LocalExecutor(args.workers))
+            wall = time.monotonic() - started
+            records = store.trials(suite=suite.name, split="dev")
+            store.close()
+        boards = scoring.score(records)
+        out = folder / "results" / f"{suite.name}-v{suite.version}.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(
+            json.dumps(
+                {
+                    "submission": submission.label,
+                    "submission_hash": submission.hash,
+                    "suite": suite.name,
+                    "suite_version": suite.version,
+                    "split": "dev",
+                    "commit": revision,
+                    "arena_version": arena.__version__,
+                    "wall_seconds": round(wall, 1),
+                    "workers": args.workers,
+                    "statuses": dict(summary.statuses),
+                    "reproduce": f".venv/bin/python scripts/record_results.py {suite.name} {folder}",
+                    "standings": scoring.standings_rows(boards),
+                    "trials": records,
+                },
+                indent=1,
+                default=str,
+            )
+            + "\n"
+        )
+        print(f"{out}: {len(records)} trials, {dict(summary.statuses)}, {wall:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
