@@ -276,6 +276,15 @@ def check_command(
     console.print(f"{report.submission.label if report.submission else target} is ready to submit.")
 
 
+def _progress_bar() -> Progress:
+    """Stages with done/total, failures, elapsed and ETA, on stderr; off in CI logs without a terminal."""
+    columns = (
+        TextColumn("{task.description:>13}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failures]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+    )  # fmt: skip
+    return Progress(*columns, console=err, disable=not err.is_terminal and "CI" in os.environ)
+
+
 def _progress_callback(progress: Progress) -> Any:
     tasks: dict[str, Any] = {}
 
@@ -326,13 +335,7 @@ def _run(
     executor = make_executor(executor_name, workers, address=address)
     label = ", ".join(s.name for s in submissions)
     console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
-    columns = (
-        TextColumn("{task.description:>13}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failures]}"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-    )  # fmt: skip
-    with Progress(
-        *columns, console=err, transient=False, disable=not err.is_terminal and "CI" in os.environ
-    ) as progress:
+    with _progress_bar() as progress:
         summary = campaign.run(
             submissions, suite, split, store, executor, test_seed=test_seed, progress=_progress_callback(progress)
         )
@@ -531,12 +534,8 @@ def ladder_command(
             f"adaptation budget {budget} steps → {path}",
             highlight=False,
         )
-        columns = (
-            TextColumn("{task.description:>13}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[failures]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        )  # fmt: skip
         try:
-            with Progress(*columns, console=err, disable=not err.is_terminal and "CI" in os.environ) as progress:
+            with _progress_bar() as progress:
                 summary = ladder.run_ladder(
                     subs, the_suite, store, seeds=seeds, families=family, progress=_progress_callback(progress)
                 )

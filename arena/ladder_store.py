@@ -103,12 +103,4 @@ def matches(store: Store, suite: str | None = None) -> list[dict[str, Any]]:
         sql += " WHERE suite = ?"
         args.append(suite)
     sql += " ORDER BY " + ", ".join(MATCH_KEY)
-    try:
-        cursor = store.db.execute(sql, args)
-    except sqlite3.DatabaseError as exc:
-        raise ArenaError(f"cannot read {store.path}: {exc}") from None
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    for row in rows:
-        row["returns_a"] = json.loads(row["returns_a"] or "[]")
-    return rows
+    return store.rows(sql, args, json_lists=("returns_a",))

@@ -187,6 +187,10 @@ class Store:
             args.append(split)
         sql = "SELECT * FROM trials" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY submission, suite, split, family, variant, budget, seed"
+        return self.rows(sql, args, json_lists=("episode_returns",))
+
+    def rows(self, sql: str, args: list[Any], json_lists: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """A query's rows as dicts, the named JSON-list columns decoded; read errors are one line."""
         try:
             cursor = self.db.execute(sql, args)
         except sqlite3.DatabaseError as exc:
@@ -194,7 +198,8 @@ class Store:
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         for row in rows:
-            row["episode_returns"] = json.loads(row["episode_returns"] or "[]")
+            for column in json_lists:
+                row[column] = json.loads(row[column] or "[]")
         return rows
 
     # -- meta-training -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ family registry and nothing downstream. The format is documented in ``arena/suit
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -406,6 +407,17 @@ def load_suite(name_or_path: str) -> Suite:
         suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; available: {', '.join(names)}"
         raise ArenaError(f"unknown suite {name_or_path!r}{suggestion}")
     return load_suite_file(SUITES_DIR / f"{name_or_path}.toml")
+
+
+@functools.cache
+def installed_suite(name: str, version: int) -> Suite | None:
+    """The built-in suite ``name`` when this install has that very version, else None (results
+    stored under another version must not be described with this one's metadata)."""
+    try:
+        suite = load_suite(name)
+    except ArenaError:
+        return None
+    return suite if suite.version == version else None
 
 
 def read_test_seed(path: Path) -> int:

@@ -23,7 +23,6 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from arena import ladder_store, scoring
 from arena.errors import ArenaError
 from arena.scoring import Aggregate, Board, Entry, Interval
 from arena.store import Store
-from arena.suites import Suite, load_suite
+from arena.suites import Suite, installed_suite
 from leaderboard import ladder_site, svg
 from leaderboard.standings import standings_csv, standings_json
 
@@ -225,19 +224,9 @@ def _submission_views(
     return views
 
 
-@cache
-def _suite(name: str, version: int) -> Suite | None:
-    """The suite's metadata when this install has that very version, else None."""
-    try:
-        suite = load_suite(name)
-    except ArenaError:
-        return None
-    return suite if suite.version == version else None
-
-
 def _expected_runs(board: Board) -> int | None:
     """Runs per budget the suite plans for this split, when its metadata is at hand."""
-    suite = _suite(board.suite, board.suite_version)
+    suite = installed_suite(board.suite, board.suite_version)
     if suite is None:
         return None
     if board.split in ("dev", "train"):
@@ -378,7 +367,7 @@ def _board_view(board: Board, subs: Mapping[str, SubmissionView], metas: Sequenc
     return BoardView(
         board=board,
         anchor=board_anchor(board),
-        suite=_suite(board.suite, board.suite_version),
+        suite=installed_suite(board.suite, board.suite_version),
         rows=rows,
         curve=curve,
         profile=profile,
@@ -607,7 +596,7 @@ def render_site(
     as_of = max((b.finished_at for b in boards), default="")
     suites = []
     for board in boards:
-        suite = _suite(board.suite, board.suite_version)
+        suite = installed_suite(board.suite, board.suite_version)
         if suite is not None and suite not in suites:
             suites.append(suite)
     common = {"as_of": as_of, "n_trials": len(records), "n_boards": len(boards)}

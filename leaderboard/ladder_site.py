@@ -20,8 +20,7 @@ import numpy as np
 from markupsafe import Markup
 
 from arena import ratings
-from arena.errors import ArenaError
-from arena.suites import Suite, load_suite
+from arena.suites import Suite, installed_suite
 from leaderboard.svg import PALETTE, fmt
 
 
@@ -62,14 +61,6 @@ class LadderView:
         return f"{self.table.suite} v{self.table.suite_version}"
 
 
-def _suite(name: str, version: int) -> Suite | None:
-    try:
-        suite = load_suite(name)
-    except ArenaError:
-        return None
-    return suite if suite.version == version else None
-
-
 def views(matches: Sequence[Mapping[str, Any]], subs: Mapping[str, Any]) -> list[LadderView]:
     """One view per (suite, version) with matches; ``subs`` are the builder's submission views by hash."""
     out = []
@@ -91,7 +82,7 @@ def views(matches: Sequence[Mapping[str, Any]], subs: Mapping[str, Any]) -> list
         view = LadderView(
             table=table,
             href=ladder_href(table.suite, table.suite_version),
-            suite=_suite(table.suite, table.suite_version),
+            suite=installed_suite(table.suite, table.suite_version),
             rows=rows,
             heatmap=heatmap(
                 labels, table.payoff, table.match_counts, title=f"Payoff matrix, {table.suite} v{table.suite_version}"
