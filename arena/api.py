@@ -73,5 +73,10 @@ class Agent:
         """Called before each evaluation episode."""
 
     def act(self, observation: Any, info: dict[str, Any]) -> Any:
-        """The evaluation policy: return an action for ``observation``."""
+        """The evaluation policy: return an action for ``observation``.
+
+        ``info`` is the env's info (``action_mask`` where moves can be illegal) plus ``reward``:
+        what the agent's previous action earned, also across an episode's end, so a memory-based
+        agent can keep adapting while it is evaluated. It is absent only on the first call.
+        """
         raise NotImplementedError("an agent must implement act(observation, info)")

@@ -271,12 +271,14 @@ class LadderRunner(Runner):
         except WorkerFailure as failure:
             raise _SideFailure(side.label, failure.status, failure.text) from None
 
-    def _ask(self, side: _Side, new_episode: bool, observation: Any, info: dict[str, Any]) -> Any | None:
+    def _ask(
+        self, side: _Side, new_episode: bool, observation: Any, info: dict[str, Any], reward: float = 0.0
+    ) -> Any | None:
         """One action from a side's agent, checked against its action space; None if invalid."""
         assert side.worker is not None
         started = time.monotonic()
         try:
-            side.worker.send("act", new_episode, observation, info)
+            side.worker.send("act", new_episode, observation, info, reward)
             message = side.worker.recv(started + max(0.0, side.clock), phase="evaluation")
         except WorkerFailure as failure:
             raise _SideFailure(side.label, failure.status, failure.text) from None
@@ -293,14 +295,18 @@ class LadderRunner(Runner):
         b_new_episode = True
 
         def b_policy(observation: Any, info: dict[str, Any]) -> Any:
+            # B is asked inside A's step. The ladder's games are zero-sum and pay only at their
+            # end, so what B's previous move earned is 0 within a game, and at a new game's start
+            # the negation of A's last reward of the game before.
             nonlocal b_new_episode
-            action = self._ask(b, b_new_episode, observation, info)
+            action = self._ask(b, b_new_episode, observation, info, -float(reward) if b_new_episode else 0.0)
             b_new_episode = False
             return -1 if action is None else action  # -1 is outside every mask: B loses the game
 
         env = games.make(a.variant, opponent_policy=b_policy)
         secret = derive_seed(job.secret, job.variant, job.seed)
         try:
+            reward: Any = 0.0  # paid for A's previous move, across games too
             for game in range(job.suite.eval_episodes):
                 b_new_episode = True
                 obs, info = env.reset(seed=derive_seed(secret, "ladder", game))
@@ -308,7 +314,7 @@ class LadderRunner(Runner):
                 while True:
                     action: Any = 0  # ignored when B forfeited before A's first move: the step pays it
                     if not info.get("opponent_illegal_action"):
-                        action = self._ask(a, new_episode, obs, info)
+                        action = self._ask(a, new_episode, obs, info, float(reward))
                         new_episode = False
                         if action is None:
                             action = -1  # outside every mask: the env scores the loss

@@ -507,11 +507,12 @@ class Runner:
         """Harness-driven evaluation episodes with seeds the agent never sees."""
         deadline = time.monotonic() + job.suite.eval_seconds
         returns = []
+        reward: Any = 0.0  # paid for the agent's previous action, across episode ends too
         for episode in range(job.suite.eval_episodes):
             obs, info = env.reset(seed=derive_seed(secret, "eval", episode))
             total, new_episode = 0.0, True
             while True:
-                worker.send("act", new_episode, obs, info)
+                worker.send("act", new_episode, obs, info, float(reward))
                 message = worker.recv(deadline, phase="evaluation")
                 if message[0] != "action" or len(message) != 2:
                     raise WorkerFailure("error", f"expected an action, got message {message[0]!r}")

@@ -41,6 +41,7 @@ _SHAPES = [struct.Struct(f"<{n}q") for n in range(9)]
 _HANDLE = struct.Struct("<I")
 _INT = struct.Struct("<q")
 _REPLY = struct.Struct("<d??")
+_FLOAT = struct.Struct("<d")
 
 _SAFE_GLOBALS = {
     ("numpy", "dtype"),
@@ -157,10 +158,15 @@ def encode(message: tuple[Any, ...]) -> bytes:
         # A vector env's step answer: (ok, observations, rewards, terminations, truncations, infos)
         return bytes((_VECTOR_REPLY,)) + b"".join(_pack_array(part) for part in message[1:5]) + _pack_info(message[5])
     elif (
-        kind == "act" and len(message) == 4 and isinstance(message[2], np.ndarray) and message[2].dtype.str in _NUMERIC
+        kind == "act"
+        and len(message) == 5
+        and isinstance(message[2], np.ndarray)
+        and message[2].dtype.str in _NUMERIC
+        and type(message[4]) is float
     ):
-        info = _pack_info(message[3])
-        return bytes((_ACT, bool(message[1]))) + _pack_array(message[2]) + info
+        # (act, new_episode, observation, info, previous reward)
+        head = bytes((_ACT, bool(message[1]))) + _FLOAT.pack(message[4])
+        return head + _pack_array(message[2]) + _pack_info(message[3])
     return bytes((_PICKLE,)) + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -181,9 +187,10 @@ def decode_trusted(data: bytes) -> tuple[Any, ...]:
             parts.append(part)
         return ("ok", *parts, _unpack_info(data, end))
     if code == _ACT:
-        obs, end = _unpack_array(data, 2)
+        (reward,) = _FLOAT.unpack_from(data, 2)
+        obs, end = _unpack_array(data, 2 + _FLOAT.size)
         info = _unpack_info(data, end)
-        return ("act", bool(data[1]), obs, info)
+        return ("act", bool(data[1]), obs, info, reward)
     message = pickle.loads(data[1:])
     assert isinstance(message, tuple)
     return message

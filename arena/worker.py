@@ -108,14 +108,21 @@ def run_trial(channel: Channel, cls: type[Agent], config: dict[str, Any]) -> Non
         return
     channel.send("adapted")
 
+    first_act = True
     while True:
         message = channel.recv()
         if message[0] != "act":
             return  # "done"
-        _, new_episode, observation, info = message
+        _, new_episode, observation, info, reward = message
         try:
             if new_episode:
                 agent.reset()
+            if not first_act:
+                # The reward paid for the agent's previous action (at an episode's start: the
+                # last one of the episode before), so a memory-based agent (RL^2) can keep
+                # adapting during evaluation. Absent only on the evaluation's first step.
+                info = {**info, "reward": reward}
+            first_act = False
             action = to_wire(agent.act(observation, info))
         except BaseException:
             _report_failure(channel, "act")

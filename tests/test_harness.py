@@ -242,3 +242,34 @@ def test_meta_training_runs_once_and_its_checkpoint_is_loaded(write_submission, 
     metas = store.meta_trains()
     assert {m["family"] for m in metas} == {"cartpole", "bandit"}
     assert all(m["status"] == "ok" and 0 < m["steps_used"] <= 300 for m in metas)
+
+
+REWARD_WATCHER = """
+import arena
+
+class Agent(arena.Agent):
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.log, self.episodes = [], 0
+
+    def reset(self):
+        self.episodes += 1
+
+    def act(self, observation, info):
+        self.log.append((self.episodes, info.get("reward")))
+        if self.episodes == 2 and len([e for e, _ in self.log if e == 2]) == 2:
+            raise RuntimeError(f"LOG {self.log!r}")
+        return 0
+"""
+
+
+def test_evaluation_passes_the_previous_reward_in_info(write_submission, tiny_suite) -> None:
+    suite = load_suite(str(tiny_suite))
+    outcome = run_one(write_submission("watcher", REWARD_WATCHER), suite, budget=0)
+    assert outcome.status == "error" and "LOG " in (outcome.error or "")
+    log = eval(outcome.error.rsplit("LOG ", 1)[1].splitlines()[0])  # the repr of a list, from the traceback
+    first_episode = [reward for episode, reward in log if episode == 1]
+    second_episode = [reward for episode, reward in log if episode == 2]
+    assert first_episode[0] is None, "no action has been paid for before the evaluation's first step"
+    assert first_episode[1:] == [1.0] * (len(first_episode) - 1)  # cartpole pays 1 per step
+    assert second_episode == [1.0, 1.0], "an episode's first step still carries the last reward of the one before"
