@@ -5,21 +5,21 @@ action, the previous reward, and two flags: *reward visible* and *new episode*. 
 state is kept across the episodes of one variant, so what it has seen of the variant so far
 lives in its activations; adapting to a new variant needs no gradient step at all.
 
-The harness's protocol shapes the training trials. During ``adapt`` the agent sees rewards;
-during evaluation ``act(observation, info)`` gets no reward. So a meta-training *trial* on one
-variant is: a reward-visible phase of ``L`` steps (``L`` drawn per trial: 0 with probability
-``zero_shot_prob``, else uniform up to ``visible_steps_max``, like the suite's budgets), then the
-rest of that episode and ``hidden_episodes`` more with the reward input zeroed and its flag off,
-like the evaluation episodes. The trial's return (both phases, not cut at episode ends, cut at
+The harness's protocol shapes the training trials. A meta-training *trial* on one variant is an
+adaptation phase of ``L`` steps (``L`` drawn per trial: 0 with probability ``zero_shot_prob``,
+else uniform up to ``visible_steps_max``, like the suite's budgets), then the rest of that episode
+and ``hidden_episodes`` more, like the evaluation episodes. Evaluation's ``act`` gets the previous
+reward in ``info["reward"]``, so rewards stay visible throughout; ``hide_eval_rewards`` zeroes the
+reward input (and its flag) after the adaptation phase instead, for a harness without it. The trial's return (both phases, not cut at episode ends, cut at
 the trial's end) is maximised with PPO over whole sequences: truncated BPTT over segments of
 ``segment_steps``, each PPO epoch recomputing the GRU from the hidden state stored at the
 segment's start. ``num_envs`` trials run side by side, each on its own sampled train variant
 (one single-copy env each), and every trial starts on a fresh variant: a batch always mixes
 variants, which is what makes the recurrent inputs worth using.
 
-A trial plays the stochastic policy with rewards visible for the whole budget (updating only
-the hidden state), then evaluates with rewards hidden, carrying the hidden state into and
-across the evaluation episodes (``reset`` only raises the new-episode flag).
+A trial plays the stochastic policy for the whole budget (updating only the hidden state), then
+evaluates, carrying the hidden state into and across the evaluation episodes (``reset`` only
+raises the new-episode flag).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ class Config:
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    deterministic_eval: bool = True
+    hide_eval_rewards: bool = False  # True: zero the reward input after the visible phase
+    deterministic_eval: bool = False  # sampling is the learned algorithm's own exploration
 
 
 CONFIG = Config()
@@ -196,6 +197,13 @@ class RL2(arena.Agent):
         lengths = self.rng.integers(1, c.visible_steps_max + 1, size=n)
         return np.where(self.rng.random(n) < c.zero_shot_prob, 0, lengths)
 
+    def _visible(self, visible_left: np.ndarray) -> np.ndarray:
+        """The reward-visible flag per slot: always on, as in evaluation (``info["reward"]``),
+        unless ``hide_eval_rewards`` trains for a harness that hides rewards after the budget."""
+        if not self.config.hide_eval_rewards:
+            return np.ones(len(visible_left), np.float32)
+        return (visible_left > 0).astype(np.float32)
+
     def meta_train(self, tasks: arena.TaskSampler) -> None:
         c = self.config
         optimizer = torch.optim.Adam(self.policy.parameters(), lr=c.lr)
@@ -214,8 +222,7 @@ class RL2(arena.Agent):
             h0 = h.detach()
             xs, acts, logps, vals, rews, ends, starts, masks = [], [], [], [], [], [], [], []
             for _ in range(c.segment_steps):
-                visible = (visible_left > 0).astype(np.float32)
-                x = self._inputs(slots.obs, prev_action, prev_reward, visible, new_episode)
+                x = self._inputs(slots.obs, prev_action, prev_reward, self._visible(visible_left), new_episode)
                 mask = None if slots.masks is None else torch.as_tensor(slots.masks)
                 with torch.no_grad():
                     h = h * (1.0 - torch.as_tensor(trial_start)).view(1, -1, 1)
@@ -263,8 +270,7 @@ class RL2(arena.Agent):
             if xs:
                 with torch.no_grad():
                     h_next = h * (1.0 - torch.as_tensor(trial_start)).view(1, -1, 1)
-                    visible = (visible_left > 0).astype(np.float32)
-                    x = self._inputs(slots.obs, prev_action, prev_reward, visible, new_episode)
+                    x = self._inputs(slots.obs, prev_action, prev_reward, self._visible(visible_left), new_episode)
                     _, last_value, _ = self.policy(x[None], h_next)
                 self._update(
                     optimizer, h0, torch.stack(xs), torch.stack(acts), torch.stack(logps), torch.stack(vals),
@@ -360,7 +366,10 @@ class RL2(arena.Agent):
     def act(self, observation: Any, info: dict[str, Any]) -> Any:
         obs = flatten_obs(self.spec.observation_space, observation, 1)
         mask = read_masks(info, 1, self.actions.size, vector=False) if self.actions.discrete else None
-        action = self._step(obs, 0.0, mask, greedy=self.config.deterministic_eval)
-        self.prev_action, self.prev_reward = action, np.zeros(1, np.float32)
+        if "reward" in info:  # what the previous action earned (absent on evaluation's first call)
+            self.prev_reward = np.array([float(info["reward"])], np.float32)
+        visible = 0.0 if self.config.hide_eval_rewards else 1.0
+        action = self._step(obs, visible, mask, greedy=self.config.deterministic_eval)
+        self.prev_action = action
         self.new_episode = np.zeros(1, np.float32)
         return self.actions.one(action)
