@@ -147,6 +147,7 @@ class AgentWorker:
             "MKL_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads,
             "ARENA_LANE_SPIN": str(self.limits.spin_seconds),
+            "PYTHONPATH": sandbox.worker_pythonpath(),  # the code the submission's hash was taken of
         }
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks numpy needs kept
             if key in os.environ:

@@ -335,6 +335,7 @@ def _probe(build: Callable[[Path, Sequence[Path]], list[str]], expect_uid: int |
             packages = [name for name in (*PROJECT_PACKAGES, "numpy") if _found(name)]  # and site-packages
             command = [*build(scratch, []), sys.executable, "-c", _PROBE, str(secret), str(scratch), *packages]
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(scratch)}
+            env["PYTHONPATH"] = worker_pythonpath()
             result = subprocess.run(
                 command,
                 capture_output=True,
@@ -428,6 +429,26 @@ def _python_paths() -> tuple[str, ...]:
             paths.update(spec.submodule_search_locations)
     paths |= {os.path.realpath(p) for p in paths}
     return tuple(sorted(os.path.abspath(p) for p in paths if os.path.isdir(p)))
+
+
+@functools.cache
+def worker_pythonpath() -> str:
+    """PYTHONPATH for a worker: the folders holding the project's packages as the harness found
+    them. The worker then imports the very code whose hash identifies the submission (a checkout
+    on PYTHONPATH must win over an editable install of another checkout), and the sandbox's view
+    binds exactly those packages."""
+    roots: list[str] = []
+    for name in PROJECT_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.submodule_search_locations:
+            for location in spec.submodule_search_locations:
+                root = os.path.dirname(os.path.abspath(location))
+                if root not in roots:
+                    roots.append(root)
+    return os.pathsep.join(roots)
 
 
 def _inside(path: str, parent: str) -> bool:

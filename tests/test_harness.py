@@ -273,3 +273,46 @@ def test_evaluation_passes_the_previous_reward_in_info(write_submission, tiny_su
     assert first_episode[0] is None, "no action has been paid for before the evaluation's first step"
     assert first_episode[1:] == [1.0] * (len(first_episode) - 1)  # cartpole pays 1 per step
     assert second_episode == [1.0, 1.0], "an episode's first step still carries the last reward of the one before"
+
+
+WHERE_AM_I = """
+import arena, baselines
+
+class Agent(arena.Agent):
+    def act(self, observation, info):
+        raise RuntimeError(f"FROM {arena.__file__} {baselines.__file__}")
+"""
+
+
+def test_worker_imports_the_checkout_the_harness_hashed(write_submission, tiny_suite, tmp_path) -> None:
+    """A checkout on PYTHONPATH wins over the editable install, in the worker too: else a
+    submission that includes `baselines` would run other code than its hash was taken of."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    copy = tmp_path / "checkout"
+    for package in ("arena", "games", "baselines"):
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    folder = write_submission("where", WHERE_AM_I)
+    script = (
+        "import sys\n"
+        "from arena.runner import Limits, Runner, TrialJob\n"
+        "from arena.submission import load_submission\n"
+        "from arena.suites import load_suite\n"
+        f"suite = load_suite({str(tiny_suite)!r})\n"
+        "tv = next(tv for tv in suite.variants('dev') if tv.family == 'cartpole')\n"
+        f"job = TrialJob(load_submission({str(folder)!r}), suite, 'dev', tv.variant.id, tv.group, 0, 2.0, 0, suite.dev_seed)\n"
+        "runner = Runner(Limits(setup_seconds=2.0, load_seconds=30.0))\n"
+        "print(runner.run_trial(job).error)\n"
+        "runner.close()\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(copy)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
+    line = result.stdout.rsplit("FROM ", 1)[1].split()
+    assert line[0] == str(copy / "arena" / "__init__.py")
+    assert line[1] == str(copy / "baselines" / "__init__.py")
