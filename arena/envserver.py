@@ -206,7 +206,7 @@ class EnvServer:
             obs, info = results[0]
             return ("ok", obs, info)
         obs = np.stack([r[0] for r in results])
-        return ("ok", obs, _stack_infos([r[1] for r in results]))
+        return ("ok", obs, _batch_infos([r[1] for r in results], len(results)))
 
     def _step(self, copies: _Copies, raw_action: Any) -> tuple[Any, ...]:
         n = len(copies.envs)
@@ -230,43 +230,39 @@ class EnvServer:
         checked = check_actions(copies.action_space, raw_action, n)
         self.budget.used += n
         last = self._last_grant(n)
-        observations, rewards, terms, truncs, infos, finals = [], [], [], [], [], []
-        for i, env in enumerate(copies.envs):
-            obs, reward, terminated, truncated, info = env.step(checked[i])
-            truncated = truncated or last
-            final = None
-            if terminated or truncated:
-                final = (obs, info)
-                obs, info = env.reset()
-            observations.append(obs)
-            rewards.append(reward)
-            terms.append(terminated)
-            truncs.append(truncated)
-            infos.append(info)
-            finals.append(final)
-        info_batch = _stack_infos(infos) if any(infos) else {}
-        obs_batch = np.stack(observations)
-        ended = [(i, f) for i, f in enumerate(finals) if f is not None]
+        # One pass over the copies, then whole-batch work: this loop is the harness's own cost
+        # per vector step, so it does nothing per copy beyond what stepping requires.
+        results = [env.step(action) for env, action in zip(copies.envs, checked, strict=True)]
+        observations = [r[0] for r in results]
+        infos = [r[4] for r in results]
+        terms = np.fromiter((r[2] for r in results), dtype=bool, count=n)
+        truncs = np.fromiter((r[3] for r in results), dtype=bool, count=n)
+        if last:
+            truncs[:] = True
+        ended = np.flatnonzero(terms | truncs).tolist()
+        final_obs: np.ndarray | None = None
+        final_infos: list[dict[str, Any]] = []
         if ended:
-            # Dense rather than an object array: same indexing (final_obs[i]), far cheaper to send.
+            final_obs = np.array([observations[i] for i in ended])
+            for i in ended:
+                final_infos.append(infos[i])
+                observations[i], infos[i] = copies.envs[i].reset()
+        reply_info = _batch_infos(infos, n) if any(infos) else {}
+        if ended:
+            # Gymnasium's SAME_STEP layout, but final_obs travels as the ended copies' rows only
+            # (a few of 64, say); the worker's proxy spreads them into a dense (n, ...) array.
             done = np.zeros(n, dtype=bool)
-            final_obs = np.zeros_like(obs_batch)
-            for i, (last_obs, _) in ended:
-                done[i] = True
-                final_obs[i] = last_obs
-            info_batch.update(final_obs=final_obs, _final_obs=done)
-            if any(last_info for _, (_, last_info) in ended):
-                final_info = np.empty(n, dtype=object)
-                for i, (_, last_info) in ended:
-                    final_info[i] = last_info
-                info_batch.update(final_info=final_info, _final_info=done)
+            done[ended] = True
+            reply_info.update(final_obs=final_obs, _final_obs=done)
+            if any(final_infos):
+                reply_info.update(final_info=_batch_infos(final_infos, n, ended), _final_info=done)
         return (
             "ok",
-            obs_batch,
-            np.asarray(rewards, dtype=np.float64),
-            np.asarray(terms, dtype=bool),
-            np.asarray(truncs, dtype=bool),
-            info_batch,
+            np.array(observations),  # np.stack's result at half the cost for 64 small arrays
+            np.fromiter((r[1] for r in results), dtype=np.float64, count=n),
+            terms,
+            truncs,
+            reply_info,
         )
 
     def _last_grant(self, n: int) -> bool:
@@ -274,19 +270,44 @@ class EnvServer:
         return self.budget.used + n > self.budget.steps or self.budget.time_left() <= 0
 
 
-def _stack_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
-    """Gymnasium's vector info layout for the keys every copy reports (action masks, mostly)."""
+def _batch_infos(infos: list[dict[str, Any]], n: int, rows: list[int] | None = None) -> dict[str, Any]:
+    """Gymnasium's vector info layout: per key, a batch of ``n`` values and a ``_key`` mask of the
+    copies that reported it. ``infos[j]`` belongs to copy ``rows[j]`` (default: copy ``j``).
+    Numeric values become one dense array (zeros where unreported), anything else an object array."""
     out: dict[str, Any] = {}
-    if not infos:
+    rows = list(range(len(infos))) if rows is None else rows
+    keys = infos[0].keys() if infos else {}.keys()
+    if len(infos) == n and all(info.keys() == keys for info in infos):
+        everyone = np.ones(n, dtype=bool)
+        for key in keys:  # the common case (action masks from every copy): one stack per key
+            values = [info[key] for info in infos]
+            try:
+                batch = np.array(values)  # stacks like np.stack, at half its cost for small arrays
+            except ValueError:  # ragged values
+                batch = _objects(values, range(n), n)
+            out[key], out["_" + key] = batch, everyone
         return out
-    for key in set.intersection(*(set(i) for i in infos)):
-        values = [i[key] for i in infos]
-        try:
-            out[key] = np.stack([np.asarray(v) for v in values])
-        except ValueError:
-            out[key] = np.array(values, dtype=object)
-        out["_" + key] = np.ones(len(infos), dtype=bool)
+    for key in dict.fromkeys(k for info in infos for k in info):
+        have = [(row, info[key]) for row, info in zip(rows, infos, strict=True) if key in info]
+        mask = np.zeros(n, dtype=bool)
+        mask[[row for row, _ in have]] = True
+        values = [np.asarray(value) for _, value in have]
+        first = values[0]
+        if first.dtype.kind in "biuf" and all(v.shape == first.shape and v.dtype == first.dtype for v in values):
+            batch = np.zeros((n, *first.shape), dtype=first.dtype)
+            for (row, _), value in zip(have, values, strict=True):
+                batch[row] = value
+        else:
+            batch = _objects([value for _, value in have], [row for row, _ in have], n)
+        out[key], out["_" + key] = batch, mask
     return out
+
+
+def _objects(values: list[Any], rows: Any, n: int) -> np.ndarray:
+    batch = np.full(n, None, dtype=object)
+    for row, value in zip(rows, values, strict=True):
+        batch[row] = value  # one by one: numpy would otherwise make a 2-D array of equal lists
+    return batch
 
 
 def fixed(variant: games.Variant) -> Iterator[games.Variant]:

@@ -47,7 +47,7 @@ class Channel:
         self.lane.send(wire.encode(message))
 
     def recv(self) -> tuple[Any, ...]:
-        return wire.decode_trusted(self.lane.recv())
+        return wire.decode_trusted(self.lane.recv_writable())
 
     def request(self, *message: Any) -> tuple[Any, ...]:
         self.send(*message)
@@ -125,6 +125,12 @@ class ProxyVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, rewards, terminations, truncations, infos = self._channel.request("step", self._handle, to_wire(actions))
+        ended = infos.get("_final_obs")
+        if ended is not None:  # the harness sends only the ended copies' rows: spread them out
+            rows = infos["final_obs"]
+            final_obs = np.zeros((self.num_envs, *rows.shape[1:]), dtype=rows.dtype)
+            final_obs[ended] = rows
+            infos["final_obs"] = final_obs
         return obs, rewards, terminations, truncations, infos
 
     def close_extras(self, **kwargs: Any) -> None:

@@ -316,3 +316,43 @@ def test_worker_imports_the_checkout_the_harness_hashed(write_submission, tiny_s
     line = result.stdout.rsplit("FROM ", 1)[1].split()
     assert line[0] == str(copy / "arena" / "__init__.py")
     assert line[1] == str(copy / "baselines" / "__init__.py")
+
+
+VECTOR_ENDINGS = """
+import numpy as np
+import arena
+
+class Agent(arena.Agent):
+    num_envs = 4
+
+    def adapt(self, env):
+        obs, info = env.reset(seed=1)
+        endings = 0
+        for _ in range(12):                    # action 0 topples every pole within ~10 steps
+            obs, r, term, trunc, info = env.step(np.zeros(4, dtype=np.int64))
+            ended = term | trunc
+            if not ended.any():
+                assert "_final_obs" not in info
+                continue
+            endings += int(ended.sum())
+            assert np.array_equal(info["_final_obs"], ended), (info["_final_obs"], ended)
+            final = info["final_obs"]
+            assert final.shape == (4, 4) and final.dtype == obs.dtype
+            for i in range(4):
+                if ended[i]:   # the last obs of the episode: the pole is down, the next obs is fresh
+                    assert abs(final[i][2]) > 0.2 or abs(final[i][0]) > 2.4, final[i]
+                    assert np.abs(obs[i]).max() <= 0.05, obs[i]
+                else:
+                    assert not final[i].any()
+        assert endings > 0
+        raise RuntimeError(f"ENDINGS {endings}")
+
+    def act(self, observation, info):
+        return 0
+"""
+
+
+def test_vector_env_reports_finished_episodes_in_gymnasium_same_step_layout(write_submission, tiny_suite) -> None:
+    suite = load_suite(str(tiny_suite))
+    outcome = run_one(write_submission("endings", VECTOR_ENDINGS), suite, budget=60)
+    assert outcome.status == "error" and "ENDINGS " in (outcome.error or ""), outcome.error
