@@ -45,7 +45,9 @@ class RayExecutor:
         self.limits = limits or Limits()
         self.address = address
         if address is None and 2 * self.workers > (os.cpu_count() or 1):
-            self.limits = replace(self.limits, spin_seconds=0.0)  # as LocalExecutor: no spinning on shared cores
+            # Shared cores, and Ray places the actors, so pairs cannot be pinned as LocalExecutor pins
+            # them: the waiting side sleeps at once rather than spin on a core its peer needs.
+            self.limits = replace(self.limits, spin_seconds=0.0)
         self._actors: list[Any] = []
         self._started_ray = False
 
