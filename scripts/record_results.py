@@ -29,7 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def commit() -> str:
     result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    # Results files being written are not a change to the code that produced them.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", ":(exclude)submissions/*/results/*"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
     return result.stdout.strip() + ("-dirty" if dirty else "") if result.returncode == 0 else "unknown"
 
 
