@@ -132,3 +132,19 @@ def test_included_code_is_part_of_a_submissions_identity(write_submission, tmp_p
     missing = write_submission("missing", "x = 1\n", extra_manifest='includes = ["no_such_package_here"]\n')
     with pytest.raises(ArenaError, match="is not installed"):
         load_submission(missing)
+
+
+def test_bench_quick_reports_every_figure_as_json() -> None:
+    """Runs the real measurements, small: figures are printed, never asserted against targets."""
+    figures = {f["name"]: f for f in json.loads(arena("bench", "--quick", "--format", "json").stdout)}
+    assert set(figures) == {
+        "proxy_ratio_1",
+        "proxy_ratio_64",
+        "trial_startup_s",
+        "sb3_ratio",
+        "parallel_efficiency",
+        "parallel_efficiency_ppo",
+    }
+    for figure in figures.values():
+        assert figure["value"] > 0 and figure["value"] == figure["value"], figure  # positive, not NaN
+    assert figures["proxy_ratio_64"]["target"] == ">= 0.8" and figures["parallel_efficiency_ppo"]["met"] is None
