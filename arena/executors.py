@@ -65,6 +65,18 @@ def _runner_main(jobs: Any, results: Any, limits: Limits, parent: int, cpu: int 
         runner.close()
 
 
+def usable_cores() -> list[int]:
+    """The cores this process may run on (all of them where affinity is unknown)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def oversubscribed(workers: int) -> bool:
+    """Whether ``workers`` trials, two processes each, leave no core for every process."""
+    return 2 * workers > len(usable_cores())
+
+
 class LocalExecutor:
     """N runner processes, started on first use and kept until ``shutdown()``: one executor
     serves a run's meta-training and its trials with the same warm agent workers."""
@@ -73,8 +85,7 @@ class LocalExecutor:
         self.workers = max(1, workers)
         self.limits = limits or Limits()
         self._cpus: list[int] = []
-        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        if 2 * self.workers > max(1, len(cores) or (os.cpu_count() or 1)):
+        if oversubscribed(self.workers):
             # Each trial is two processes (harness runner, agent) passing the turn back and forth.
             # While each has a core of its own, the waiting one spins. Without that, spinning
             # steals the peer's core (classic-v1 at 2 workers took 38.8 s with it, 20.0 s
@@ -82,7 +93,7 @@ class LocalExecutor:
             # hand-over costs a context switch rather than a cross-core wake-up (see _runner_main).
             # Yielding instead of sleeping was tried: PPO trials slowed by half (1.67 s vs 1.13 s).
             self.limits = replace(self.limits, spin_seconds=0.0)
-            self._cpus = cores
+            self._cpus = usable_cores()
         self._runner: Runner | None = None
         self._procs: list[Any] = []
         self._jobs: Any = None

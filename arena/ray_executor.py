@@ -10,13 +10,12 @@ Needs the optional extra: ``pip install meta-arena[ray]``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from arena.errors import ArenaError
-from arena.executors import Job, run_job
+from arena.executors import Job, oversubscribed, run_job
 from arena.runner import Limits, Outcome, Runner
 
 
@@ -44,7 +43,7 @@ class RayExecutor:
         self.workers = max(1, workers)
         self.limits = limits or Limits()
         self.address = address
-        if address is None and 2 * self.workers > (os.cpu_count() or 1):
+        if address is None and oversubscribed(self.workers):
             # Shared cores, and Ray places the actors, so pairs cannot be pinned as LocalExecutor pins
             # them: the waiting side sleeps at once rather than spin on a core its peer needs.
             self.limits = replace(self.limits, spin_seconds=0.0)

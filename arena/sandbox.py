@@ -420,13 +420,7 @@ def _python_paths() -> tuple[str, ...]:
     paths = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
     paths.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
     paths.update(p for p in site.getsitepackages() if os.path.isdir(p))
-    for name in PROJECT_PACKAGES:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.submodule_search_locations:
-            paths.update(spec.submodule_search_locations)
+    paths.update(_project_package_dirs())
     paths |= {os.path.realpath(p) for p in paths}
     return tuple(sorted(os.path.abspath(p) for p in paths if os.path.isdir(p)))
 
@@ -437,18 +431,21 @@ def worker_pythonpath() -> str:
     them. The worker then imports the very code whose hash identifies the submission (a checkout
     on PYTHONPATH must win over an editable install of another checkout), and the sandbox's view
     binds exactly those packages."""
-    roots: list[str] = []
+    roots = dict.fromkeys(os.path.dirname(os.path.abspath(d)) for d in _project_package_dirs())
+    return os.pathsep.join(roots)
+
+
+def _project_package_dirs() -> list[str]:
+    """The folders of the project's packages, as this process imports them."""
+    dirs: list[str] = []
     for name in PROJECT_PACKAGES:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
             continue
         if spec is not None and spec.submodule_search_locations:
-            for location in spec.submodule_search_locations:
-                root = os.path.dirname(os.path.abspath(location))
-                if root not in roots:
-                    roots.append(root)
-    return os.pathsep.join(roots)
+            dirs.extend(spec.submodule_search_locations)
+    return dirs
 
 
 def _inside(path: str, parent: str) -> bool:
