@@ -9,24 +9,57 @@ DQN keeps a constant learning rate and, run twice as long, can collapse late in 
 
     nice -n 10 .venv/bin/python scripts/proxy_learning_check.py              # both, seed 0
     nice -n 10 .venv/bin/python scripts/proxy_learning_check.py --algos ppo --seeds 0 1 2
+    nice -n 10 .venv/bin/python scripts/proxy_learning_check.py --algos dqn --seeds 0 1 2 --raw
 
-Exit status 0 when every run reached its target.
+``--raw`` also runs each agent in this process on the real env (no proxy, no worker) with the
+same seed and evaluates it on the same number of greedy episodes: the proxy hurts learning only
+if the two columns differ by more than seeds do.
+
+Exit status 0 when every run through the proxy reached its target.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+import arena
+import games
 from arena.runner import Runner, TrialJob
 from arena.submission import load_submission
 from arena.suites import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"ppo": ("ppo-scratch", 475.0, 100_000), "dqn": ("dqn-scratch", 400.0, 50_000)}  # name, target, zoo budget
+
+
+def raw_return(submission: Any, variant: str, seed: int, budget: int, episodes: int) -> float:
+    """The submission's agent adapted in this process on the real env, then played greedily."""
+    sys.path.insert(0, str(submission.path))
+    module, _, name = submission.entry.partition(":")
+    agent_class = getattr(importlib.import_module(module), name)
+    sys.path.pop(0)
+    env = games.make(variant)
+    spec = arena.AgentSpec(env.observation_space, env.action_space, variant, seed, budget_steps=budget)
+    agent = agent_class(spec)
+    agent.adapt(env)
+    returns = []
+    for episode in range(episodes):
+        obs, info = env.reset(seed=10_000 + episode)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(agent.act(obs, info))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
 
 
 def main() -> int:
@@ -37,6 +70,7 @@ def main() -> int:
     parser.add_argument("--adapt-seconds", type=float, default=600.0)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--variant", default="cartpole")
+    parser.add_argument("--raw", action="store_true", help="also learn on the real env in this process")
     args = parser.parse_args()
 
     suite = load_suite("smoke")
@@ -71,6 +105,14 @@ def main() -> int:
                 )
                 if outcome.error:
                     print(outcome.error, file=sys.stderr)
+                if args.raw:
+                    started = time.monotonic()
+                    raw = raw_return(submission, args.variant, seed, budget, args.eval_episodes)
+                    print(
+                        f"{name + ' raw':12s} {args.variant:10s} {seed:4d} {'ok':8s} {raw:8.1f} {'':6s} {budget:7d} "
+                        f"{'':8s}  (no proxy; wall {time.monotonic() - started:.0f}s)",
+                        flush=True,
+                    )
     finally:
         runner.close()
     return 0 if passed else 1
