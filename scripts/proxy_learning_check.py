@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 import arena
@@ -41,22 +43,39 @@ TARGETS = {"ppo": ("ppo-scratch", 475.0, 100_000), "dqn": ("dqn-scratch", 400.0,
 
 
 def raw_return(submission: Any, variant: str, seed: int, budget: int, episodes: int) -> float:
-    """The submission's agent adapted in this process on the real env, then played greedily."""
-    sys.path.insert(0, str(submission.path))
+    """The submission's agent adapted in this process on the real env, then evaluated as the
+    harness evaluates (``reset()`` per episode, the previous reward in ``info``)."""
     module, _, name = submission.entry.partition(":")
-    agent_class = getattr(importlib.import_module(module), name)
-    sys.path.pop(0)
+    sys.modules.pop(module, None)  # every submission's module may be called ``agent``
+    sys.path.insert(0, str(submission.path))
+    try:
+        agent_class = getattr(importlib.import_module(module), name)
+    finally:
+        sys.path.pop(0)
     env = games.make(variant)
     spec = arena.AgentSpec(env.observation_space, env.action_space, variant, seed, budget_steps=budget)
     agent = agent_class(spec)
-    agent.adapt(env)
+    copies = int(getattr(agent, "num_envs", 1))
+    if copies == 1:
+        agent.adapt(env)
+    else:  # the vector env the harness would give it: copies of the variant, autoreset in the same step
+        vector = gym.vector.SyncVectorEnv(
+            [functools.partial(games.make, variant) for _ in range(copies)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        agent.adapt(vector)
+        vector.close()
     returns = []
+    reward: float | None = None
     for episode in range(episodes):
         obs, info = env.reset(seed=10_000 + episode)
+        agent.reset()
         total, done = 0.0, False
         while not done:
-            obs, reward, terminated, truncated, info = env.step(agent.act(obs, info))
-            total += float(reward)
+            seen = info if reward is None else {**info, "reward": reward}
+            obs, step_reward, terminated, truncated, info = env.step(agent.act(obs, seen))
+            reward = float(step_reward)
+            total += reward
             done = terminated or truncated
         returns.append(total)
     return float(np.mean(returns))
