@@ -16,6 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import games
 from arena.runner import Limits, Runner, TrialJob
 from arena.submission import load_submission
@@ -103,12 +105,7 @@ def _raw_steps_per_second(variant: str, steps: int, copies: int = 1) -> float:
 def _raw_vector_steps_per_second(variant: str, steps: int, copies: int) -> float:
     """Gymnasium's own one-process vector env of ``copies``, with the proxy's autoreset mode and
     the bench agent's action rule: what an agent would step without the harness."""
-    import gymnasium as gym
-    import numpy as np
-
-    env = gym.vector.SyncVectorEnv(
-        [partial(games.make, variant) for _ in range(copies)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-    )
+    env = games.make_vector(variant, copies)
     _, info = env.reset(seed=0)
     actions = np.zeros(copies, dtype=np.int64)
     started = time.perf_counter()

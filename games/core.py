@@ -376,6 +376,16 @@ def make(variant: str | Variant, **env_kwargs: Any) -> gym.Env:
     return env
 
 
+def make_vector(variant: str | Variant, num_envs: int) -> gym.vector.SyncVectorEnv:
+    """``num_envs`` copies of a variant in this process, with the autoreset mode of the vector
+    envs an agent gets from the harness (the last observation of an ended episode in
+    ``info["final_obs"]``, the next episode's first in the returned batch)."""
+    v = parse_variant(variant)
+    return gym.vector.SyncVectorEnv(
+        [lambda: make(v) for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+
+
 def random_action(env: gym.Env, info: Mapping[str, Any], rng: np.random.Generator) -> Any:
     """A uniformly random action, legal where the env masks its actions: the random policy that
     defines score 0, as calibration and the conformance checks play it."""

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import importlib
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 import arena
@@ -59,10 +57,7 @@ def raw_return(submission: Any, variant: str, seed: int, budget: int, episodes: 
     if copies == 1:
         agent.adapt(env)
     else:  # the vector env the harness would give it: copies of the variant, autoreset in the same step
-        vector = gym.vector.SyncVectorEnv(
-            [functools.partial(games.make, variant) for _ in range(copies)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
+        vector = games.make_vector(variant, copies)
         agent.adapt(vector)
         vector.close()
     returns = []

@@ -90,3 +90,25 @@ def test_typed_variants_round_trip(length: float, gravity: float, force: float) 
     again = games.parse_variant(variant.id)
     assert again == variant
     assert again.params["length"] == length
+
+
+def test_make_vector_gives_copies_of_the_variant_that_autoreset_in_the_same_step() -> None:
+    """The in-process twin of the harness's vector env: a copy whose episode ends reports its
+    last observation in ``final_obs`` and already holds the next episode's first."""
+    import numpy as np
+
+    env = games.make_vector("cartpole(length=2.0)", 3)
+    assert env.num_envs == 3
+    assert {copy.unwrapped.length for copy in env.envs} == {games.make("cartpole(length=2.0)").unwrapped.length}
+    assert games.make("cartpole(length=2.0)").unwrapped.length != games.make("cartpole").unwrapped.length
+    env.reset(seed=0)
+    for _ in range(500):  # always pushing left ends every episode within a few dozen steps
+        obs, _, terminated, truncated, info = env.step(np.zeros(3, dtype=np.int64))
+        ended = terminated | truncated
+        if ended.any():
+            break
+    assert ended.any() and info["_final_obs"].tolist() == ended.tolist()
+    i = int(np.flatnonzero(ended)[0])
+    assert abs(info["final_obs"][i][2]) > 0.2  # the pole had fallen (angle past the limit)
+    assert abs(obs[i][2]) < 0.05  # the new episode starts upright
+    env.close()
