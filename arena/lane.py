@@ -4,7 +4,8 @@ A pipe round trip costs ~125 µs here while a CartPole step costs ~7 µs, so per
 pipes would make learning ~10x slower than the env allows. A lane is a memfd mapped by both
 processes: one buffer per direction plus counters. The receiver spins briefly on the counters
 (the peer usually answers within microseconds), then sleeps on a socket that the sender pokes
-only when the receiver says it is asleep. The socket's EOF also tells each side the other died.
+only when the receiver says it is asleep waiting for that very counter. The socket's EOF also
+tells each side the other died.
 
 Everything the harness reads from the worker's half is untrusted: lengths are bounds-checked
 and bytes are copied out before they are parsed.
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import mmap
 import os
-import select
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -33,7 +34,7 @@ _MORE = 1 << 63
 # where each process has a core of its own (see executors.LocalExecutor).
 SPIN_SECONDS = 10e-3
 YIELD_AFTER_SECONDS = 20e-6
-_NAP = 0.01  # sleeping waits re-check this often, so a lost wake-up costs at most this
+_NAP = 0.01  # sleeping waits re-check this often: a lost wake-up, or a deadline, costs at most this
 
 
 _Buffer = TypeVar("_Buffer", bytes, bytearray)
@@ -60,7 +61,10 @@ class Lane:
         self.spin = spin  # 0 where processes outnumber cores: spinning then steals the peer's core
         self.mm = mmap.mmap(mem_fd, size)
         self.sock = sock
-        self.sock.setblocking(False)
+        # Sleeping is one blocking recv that the kernel ends after _NAP (SO_RCVTIMEO): on a shared
+        # core every syscall of a hand-over counts, and select() + a non-blocking recv were two.
+        self.sock.setblocking(True)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, int(_NAP * 1e6)))
         self.header = memoryview(self.mm)[:_HEADER].cast("Q")
         h2w = memoryview(self.mm)[_HEADER : _HEADER + CAPACITY]
         w2h = memoryview(self.mm)[_HEADER + CAPACITY : _HEADER + 2 * CAPACITY]
@@ -79,11 +83,14 @@ class Lane:
 
     # -- waiting -------------------------------------------------------------------------------
 
-    def _poke(self) -> None:
-        if self.header[self.peer_waiting]:
+    def _poke(self, slot: int) -> None:
+        """Wake the peer if it sleeps waiting for ``slot``, which we just advanced. A peer that
+        waits for something else stays asleep: on a shared core, waking it only to find nothing
+        costs two context switches (the read receipt of every message used to do that)."""
+        if self.header[self.peer_waiting] == slot + 1:
             self.header[self.peer_waiting] = 0
             try:
-                self.sock.send(b"!")
+                self.sock.send(b"!", socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 pass  # the peer's socket buffer is full of pokes: it is awake anyway
             except OSError:
@@ -110,24 +117,21 @@ class Lane:
             if now > yield_after:
                 os.sched_yield()
         while True:
-            header[self.me_waiting] = 1
+            header[self.me_waiting] = ready_slot + 1  # what we wait for, so the peer wakes us only for it
             if header[ready_slot] != ready_value:
                 header[self.me_waiting] = 0
                 return
-            timeout = _NAP if deadline is None else min(_NAP, deadline - time.monotonic())
-            if timeout <= 0:
+            if deadline is not None and time.monotonic() >= deadline:  # overshoots by at most _NAP
                 header[self.me_waiting] = 0
                 raise TimeoutError("no message before the deadline")
-            readable, _, _ = select.select([self.sock], [], [], timeout)
-            if readable:
-                try:
-                    data = self.sock.recv(4096)
-                except (BlockingIOError, InterruptedError):
-                    data = b"!"
-                except OSError:
-                    data = b""
-                if not data:
-                    raise LaneClosed("the other side of the lane is gone")
+            try:
+                data = self.sock.recv(4096)  # pokes, or b"" once the peer is gone
+            except (BlockingIOError, InterruptedError):
+                data = b"!"  # _NAP passed without a poke: look again
+            except OSError:
+                data = b""
+            if not data:
+                raise LaneClosed("the other side of the lane is gone")
             header[self.me_waiting] = 0
             if header[ready_slot] != ready_value:
                 return
@@ -149,7 +153,7 @@ class Lane:
             self.header[self.out_len] = chunk | (_MORE if more else 0)
             self._sent += 1
             self.header[self.out_sent] = self._sent
-            self._poke()
+            self._poke(self.out_sent)
             if not more:
                 return
 
@@ -179,7 +183,7 @@ class Lane:
             parts.append(copy(self.inbox[:chunk]))  # copied out: the peer may scribble on it later
             self._read += 1
             self.header[self.in_read] = self._read
-            self._poke()
+            self._poke(self.in_read)
             if not more:
                 return parts
 
