@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from arena.errors import ArenaError
-from arena.executors import Job, oversubscribed, run_job
+from arena.executors import Job, WarmFirst, oversubscribed, run_job
 from arena.runner import Limits, Outcome, Runner
 
 
@@ -48,6 +48,7 @@ class RayExecutor:
             # them: the waiting side sleeps at once rather than spin on a core its peer needs.
             self.limits = replace(self.limits, spin_seconds=0.0)
         self._actors: list[Any] = []
+        self._dispatch = WarmFirst(self.workers)
         self._started_ray = False
 
     def _start(self) -> None:
@@ -60,6 +61,7 @@ class RayExecutor:
             self._started_ray = True
         actor = ray.remote(num_cpus=1)(_RunnerActor)
         self._actors = [actor.remote(self.limits) for _ in range(self.workers)]
+        self._dispatch = WarmFirst(self.workers)
 
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
         if not jobs:
@@ -67,20 +69,19 @@ class RayExecutor:
         if not self._actors:
             self._start()
         ray = self.ray
-        pending: dict[Any, tuple[int, Any]] = {}
-        queue = list(enumerate(jobs))
-        queue.reverse()
-        idle = list(self._actors)
-        while queue or pending:
-            # One job in flight per actor, so its agent worker stays warm for the next one.
-            while idle and queue:
-                index, job = queue.pop()
-                actor = idle.pop()
-                pending[actor.run.remote(job)] = (index, actor)
-            done, _ = ray.wait(list(pending), num_returns=1)
+        self._dispatch.add(jobs)
+        running: dict[Any, tuple[int, int]] = {}  # result ref -> (actor's slot, job index)
+        received = 0
+        while received < len(jobs):
+            # One job in flight per actor, chosen for the agent workers it already has warm.
+            busy = {slot for slot, _ in running.values()}
+            idle = [slot for slot in range(len(self._actors)) if slot not in busy]
+            for slot, index, job in self._dispatch.assign(idle):
+                running[self._actors[slot].run.remote(job)] = (slot, index)
+            done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
-                index, actor = pending.pop(ref)
-                idle.append(actor)
+                _, index = running.pop(ref)
+                received += 1
                 yield index, ray.get(ref)
 
     def shutdown(self) -> None:

@@ -100,6 +100,7 @@ class Outcome:
     wall_seconds: float = 0.0
     adapt_seconds: float = 0.0
     startup_seconds: float = 0.0  # from the trial's start to the agent's first message
+    worker_pid: int = 0  # the agent worker that ran it: a new one means a cold start
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +179,10 @@ class AgentWorker:
         if message[0] != "loaded":
             raise WorkerFailure("error", f"worker answered {message[0]!r} to load")
         self.defines_meta_train = bool(message[1].get("meta_train"))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc is not None else 0
 
     @property
     def alive(self) -> bool:
@@ -457,6 +462,7 @@ class Runner:
 
     def _trial(self, job: TrialJob, outcome: Outcome, started: float) -> None:
         worker = self.worker(job.submission)
+        outcome.worker_pid = worker.pid
         variant = games.parse_variant(job.variant)
         eval_env = games.make(variant)
         secret = derive_seed(job.secret, job.variant, job.seed)
@@ -537,6 +543,7 @@ class Runner:
         server = None
         try:
             worker = self.worker(job.submission)
+            outcome.worker_pid = worker.pid
             if not worker.defines_meta_train:
                 outcome.status = "skipped"
                 return outcome

@@ -1,0 +1,133 @@
+"""Which runner gets which job (executors.WarmFirst), and the local executor's runner processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+
+from arena import campaign
+from arena.executors import LocalExecutor, WarmFirst
+from arena.runner import Limits
+from arena.submission import load_submission
+from arena.suites import load_suite
+
+RANDOM = """
+import arena
+
+class Agent(arena.Agent):
+    def act(self, observation, info):
+        return 0
+"""
+
+SLOW = """
+import time
+import arena
+
+class Agent(arena.Agent):
+    def adapt(self, env):
+        time.sleep(0.5)
+
+    def act(self, observation, info):
+        return 0
+"""
+
+
+def plan(write_submission, tiny_suite, *codes: tuple[str, str]):
+    suite = load_suite(str(tiny_suite))
+    submissions = [load_submission(write_submission(name, code)) for name, code in codes]
+    return submissions, campaign.plan_trials(submissions, suite, "dev", None)
+
+
+def test_each_runner_keeps_to_the_submissions_it_has_warm(write_submission, tiny_suite) -> None:
+    (a, b), jobs = plan(write_submission, tiny_suite, ("a", RANDOM), ("b", RANDOM))
+    dispatch = WarmFirst(2)
+    dispatch.add(jobs)
+    ran: dict[int, list[str]] = defaultdict(list)
+    idle = [0, 1]
+    while True:  # the runners finish in turns
+        given = dispatch.assign(idle)
+        if not given:
+            break
+        idle = []
+        for slot, _, job in given:
+            ran[slot].append(job.submission.name)
+            idle.append(slot)
+    assert sorted(ran) == [0, 1]
+    assert {name for names in ran.values() for name in names} == {a.name, b.name}
+    assert all(len(set(names)) == 1 for names in ran.values()), ran  # no runner started both
+    assert sum(len(names) for names in ran.values()) == len(jobs)
+
+
+def test_an_idle_runner_takes_over_work_but_not_a_last_job(write_submission, tiny_suite) -> None:
+    _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM))
+    dispatch = WarmFirst(2)
+    dispatch.add(jobs[:3])
+    [(slot, _, _)] = dispatch.assign([0])
+    assert slot == 0
+    # Runner 0 is busy; two of a's jobs wait: the idle runner 1 takes one, starting a cold.
+    [(slot, _, _)] = dispatch.assign([1])
+    assert slot == 1
+    assert dispatch.assign([0]) != []  # warm on both now: the last job goes to whoever is free
+
+    lone = WarmFirst(2)
+    lone.add(jobs[:2])
+    lone.assign([0])
+    # One job left, warm on runner 0 only: runner 1 would pay a cold start for it; it waits.
+    assert lone.assign([1]) == []
+    assert lone.assign([0]) != []
+
+
+def test_a_retried_job_goes_first_and_a_replaced_runner_starts_cold(write_submission, tiny_suite) -> None:
+    _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM), ("b", RANDOM))
+    dispatch = WarmFirst(2)
+    dispatch.add(jobs)
+    [(slot0, index0, job0), (slot1, _, job1)] = dispatch.assign([0, 1])
+    assert (slot0, slot1) == (0, 1) and job0.submission.hash != job1.submission.hash
+    dispatch.retry(index0, job0)
+    dispatch.forget(0)  # runner 0 died with job0
+    [(slot, index, _)] = dispatch.assign([0])
+    # Runner 0 has nothing warm now; job0's submission is warm nowhere, so it is the one taken,
+    # and the retried job comes before the rest of its queue.
+    assert (slot, index) == (0, index0)
+
+
+def test_two_runners_start_each_submission_once(write_submission, tiny_suite) -> None:
+    _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM), ("b", RANDOM))
+    executor = LocalExecutor(2, Limits(setup_seconds=5))
+    try:
+        outcomes = dict(executor.run(jobs))
+    finally:
+        executor.shutdown()
+    assert sorted(outcomes) == list(range(len(jobs)))
+    assert {o.status for o in outcomes.values()} == {"ok"}
+    pids: dict[str, set[int]] = defaultdict(set)
+    for index, outcome in outcomes.items():
+        pids[jobs[index].submission.name].add(outcome.worker_pid)
+    # A plan-order dispatch started both submissions on both runners (4 cold starts). Here each
+    # runner starts with its own submission; at most one takes over the other's last trials.
+    assert sorted(pids) == ["a", "b"]
+    assert len(pids["a"]) + len(pids["b"]) <= 3, pids
+
+
+def test_a_job_whose_runner_is_killed_runs_again(write_submission, tiny_suite) -> None:
+    _, jobs = plan(write_submission, tiny_suite, ("slow", SLOW))
+    jobs = [job for job in jobs if job.budget > 0][:2]
+    executor = LocalExecutor(2, Limits(setup_seconds=5))
+    outcomes: dict[int, object] = {}
+    try:
+        assert len(dict(executor.run(jobs))) == 2  # both runners up, each with the agent warm
+        consumer = threading.Thread(target=lambda: outcomes.update(executor.run(jobs)))
+        consumer.start()
+        time.sleep(0.25)  # both jobs are now inside adapt()'s half-second sleep
+        victim = executor._procs[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        consumer.join(timeout=60)
+        assert not consumer.is_alive()
+        assert executor._procs[0] is not victim  # replaced
+    finally:
+        executor.shutdown()
+    assert sorted(outcomes) == [0, 1]
+    assert {o.status for o in outcomes.values()} == {"ok"}  # type: ignore[attr-defined]
