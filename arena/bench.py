@@ -45,7 +45,7 @@ class Stepper(arena.Agent):
         if n == 1:
             while True:
                 mask = info.get("action_mask")
-                action = int(np.flatnonzero(mask)[0]) if mask is not None else 0
+                action = int(mask.nonzero()[0][0]) if mask is not None else 0  # as _raw_steps_per_second
                 obs, reward, terminated, truncated, info = env.step(action)
                 if terminated or truncated:
                     obs, info = env.reset()
@@ -244,36 +244,62 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[F
         finally:
             runner.close()
 
-    log("smoke suite, random agent: 1 worker vs 2 workers")
-    figures.append(_parallel_efficiency(repeats))
-    # The random agent's trials are all hand-overs between two processes, and one worker's pair
-    # already keeps both of these 2 cores busy; a learner's trials show what a second worker buys.
-    log("smoke suite, ppo-scratch: 1 worker vs 2 workers")
-    figures.append(_parallel_efficiency(repeats, "ppo-scratch", "parallel_efficiency_ppo"))
+    baselines = ["random", "ppo-scratch"] if quick else None
+    log(f"smoke suite, {'two' if quick else 'all'} baselines as arena demo runs them: 1 worker vs 2 workers")
+    figures.append(_parallel_efficiency_smoke(baselines))
+    # The random agent's trials are all hand-overs between two processes: one worker's pair
+    # already keeps both of these 2 cores busy. A learner's trials compute.
+    log("smoke suite, random agent, warm workers: 1 worker vs 2 workers")
+    figures.append(_parallel_efficiency_warm(repeats, "random", "parallel_efficiency_random"))
+    log("smoke suite, ppo-scratch, warm workers: 1 worker vs 2 workers")
+    figures.append(_parallel_efficiency_warm(repeats, "ppo-scratch", "parallel_efficiency_ppo"))
     return figures
 
 
-def _parallel_efficiency(repeats: int, agent: str = "random", name: str = "parallel_efficiency") -> Figure:
-    """Smoke's trials' wall time at 1 worker ÷ at 2, each on an executor whose runner processes
-    and agent workers are already up, as they are for all but a long run's first second (trials
-    stored as a run stores them). A whole cold ``arena run`` of smoke, which also starts them (a
-    spawned interpreter importing OpenSpiel, PettingZoo and torch), is reported in the detail."""
+_SUBMISSIONS = Path(__file__).resolve().parent.parent / "submissions"
+
+
+def _parallel_efficiency_smoke(names: list[str] | None) -> Figure:
+    """A whole cold run of the baselines on smoke (``names``, or every one, as ``arena demo``
+    runs them): meta-training and trials, runner processes and agent workers started from
+    nothing, at 1 worker ÷ at 2."""
     from arena import campaign
     from arena.executors import LocalExecutor
     from arena.store import Store
 
-    submission = load_submission(Path(__file__).resolve().parent.parent / "submissions" / agent)
+    folders = sorted(p for p in _SUBMISSIONS.iterdir() if (p / "submission.toml").is_file())
+    submissions = [load_submission(p) for p in folders if names is None or p.name in names]
+    suite = load_suite("smoke")
+    wall: dict[int, float] = {}
+    trials = 0
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
+        for workers in (2, 1):
+            store = Store(Path(tmp) / f"smoke-{workers}.db")
+            started = time.perf_counter()
+            summary = campaign.run(submissions, suite, "dev", store, LocalExecutor(workers))
+            wall[workers] = time.perf_counter() - started
+            trials = summary.ran
+            store.close()
+    return Figure(
+        "parallel_efficiency",
+        wall[1] / wall[2],
+        f"{len(submissions)} baselines, {trials} smoke trials and their meta-training, cold: "
+        f"{wall[1]:.1f}s at 1 worker, {wall[2]:.1f}s at 2",
+    )
+
+
+def _parallel_efficiency_warm(repeats: int, agent: str, name: str) -> Figure:
+    """Smoke's trials of one baseline, wall time at 1 worker ÷ at 2, each on an executor whose
+    runner processes and agent workers are already up (trials stored as a run stores them)."""
+    from arena import campaign
+    from arena.executors import LocalExecutor
+    from arena.store import Store
+
+    submission = load_submission(_SUBMISSIONS / agent)
     suite = load_suite("smoke")
     jobs = campaign.plan_trials([submission], suite, "dev", None)
     times: dict[int, list[float]] = {1: [], 2: []}
-    cold: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
-        for workers in (1, 2):
-            store = Store(Path(tmp) / f"cold-{workers}.db")
-            started = time.perf_counter()
-            campaign.run([submission], suite, "dev", store, LocalExecutor(workers))
-            cold[workers] = time.perf_counter() - started
-            store.close()
         executors = {workers: LocalExecutor(workers) for workers in (1, 2)}
         try:
             for executor in executors.values():
@@ -291,12 +317,7 @@ def _parallel_efficiency(repeats: int, agent: str = "random", name: str = "paral
             for executor in executors.values():
                 executor.shutdown()
     one, two = statistics.median(times[1]), statistics.median(times[2])
-    return Figure(
-        name,
-        one / two,
-        f"{agent} on smoke dev, warm: {one:.2f}s at 1 worker, {two:.2f}s at 2; "
-        f"whole cold runs: {cold[1]:.2f}s and {cold[2]:.2f}s",
-    )
+    return Figure(name, one / two, f"{agent} on smoke dev, warm: {one:.2f}s at 1 worker, {two:.2f}s at 2")
 
 
 def describe_cost_model() -> str:
@@ -306,6 +327,7 @@ def describe_cost_model() -> str:
           (64 copies: Gymnasium's SyncVectorEnv; the detail gives the ratio to a bare loop too).
         trial_startup_s: from a trial's start to the agent's first env request, worker reused.
         sb3_ratio: SB3 PPO frames/s learning through the proxy ÷ on the raw env (1 torch thread each).
-        parallel_efficiency: smoke wall time at 1 worker ÷ at 2 workers, warm workers (random agent;
-          _ppo: ppo-scratch, whose trials compute)."""
+        parallel_efficiency: smoke wall time at 1 worker ÷ at 2, the baselines as arena demo runs them,
+          cold; _random and _ppo: one baseline's smoke trials on warm workers (the random agent's
+          trials are all hand-overs between its two processes, ppo-scratch's compute)."""
     )

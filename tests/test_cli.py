@@ -143,6 +143,7 @@ def test_bench_quick_reports_every_figure_as_json() -> None:
         "trial_startup_s",
         "sb3_ratio",
         "parallel_efficiency",
+        "parallel_efficiency_random",
         "parallel_efficiency_ppo",
     }
     for figure in figures.values():
