@@ -8,6 +8,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import IO, Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -43,7 +44,7 @@ def standings_table(
     n_resamples: int = scoring.N_RESAMPLES,
 ) -> Table:
     """The standings of trial records as one rich table: rank, submission, IQM [95% CI] at the
-    largest budget, the IQM at every budget, the adaptation area, trials and their statuses.
+    largest budget, the IQM at every budget, the adaptation area, and the trials by status.
 
     Each (suite, suite version, split) is a section of its own, named in a first column when the
     records hold more than one.
@@ -62,6 +63,10 @@ def boards_table(boards: Sequence[Board]) -> Table:
     else:
         title, headline = "Standings", "IQM @ largest budget [95% CI]"
     table = Table(
+        box=box.SIMPLE_HEAD,  # no vertical rules: the standings fit an 80-column terminal
+        collapse_padding=True,
+        pad_edge=False,
+        show_edge=False,
         title=title,
         caption="IQM of normalized scores (0 = random, 1 = reference) with 95% stratified-bootstrap CIs, "
         "ranked at the largest budget; area = mean height of the adaptation curve"
@@ -73,13 +78,12 @@ def boards_table(boards: Sequence[Board]) -> Table:
     if several:
         table.add_column("suite · split")
     table.add_column("#", justify="right", style="bold")
-    table.add_column("submission")
-    table.add_column(headline, justify="right")
+    table.add_column("submission", no_wrap=True)
+    table.add_column(headline, justify="right", no_wrap=True)
     for budget in budgets:
-        table.add_column(budget_label(budget), justify="right")
-    table.add_column("area", justify="right")
-    table.add_column("trials", justify="right")
-    table.add_column("status")
+        table.add_column(budget_label(budget), justify="right", no_wrap=True)
+    table.add_column("area", justify="right", no_wrap=True)
+    table.add_column("trials", overflow="fold")  # counted by status: "118 ok 2 timeout"
     for board in boards:
         for position, entry in enumerate(board.entries):
             cells: list[Any] = []
@@ -91,7 +95,6 @@ def boards_table(boards: Sequence[Board]) -> Table:
                 _ci(entry.headline(board.headline_budget)),
                 *[fmt(agg.iqm.estimate) if (agg := entry.headline(b)) else "—" for b in budgets],
                 fmt(entry.area),
-                str(entry.n_trials),
                 _statuses(entry.statuses),
             ]
             table.add_row(*cells, end_section=position == len(board.entries) - 1)

@@ -321,8 +321,8 @@ def test_serve_binds_localhost(sample_db: Path, tmp_path: Path) -> None:
         make_server(tmp_path / "nowhere", 0)
 
 
-def _text(table: Any) -> str:
-    console = Console(record=True, width=200, color_system=None)
+def _text(table: Any, width: int = 200) -> str:
+    console = Console(record=True, width=width, color_system=None)
     console.print(table)
     return console.export_text()
 
@@ -331,8 +331,14 @@ def test_terminal_standings(sample_db: Path) -> None:
     records = Store(sample_db).trials()
     text = _text(standings_table(records, n_resamples=N_RESAMPLES))
     assert "smoke v1 · dev split" in text and "IQM @ 500 [95% CI]" in text and "2 timeout" in text
-    names = re.findall(r"│\s+\d+\s+│\s+(maml-x|ppo-lite|random)", text)
+    names = re.findall(r"^\s*\d+\s+(maml-x|ppo-lite|random) ", text, flags=re.M)
     assert names == ["maml-x", "ppo-lite", "random"]
+    # On an 80-column terminal each entry stays one line: name, version and CI unwrapped.
+    narrow = _text(standings_table(records, n_resamples=N_RESAMPLES), width=80)
+    rows = re.findall(
+        r"^\s*\d+\s+(maml-x|ppo-lite|random) \S+\s+-?\d\.\d\d \[-?\d\.\d\d, -?\d\.\d\d\]", narrow, flags=re.M
+    )
+    assert rows == ["maml-x", "ppo-lite", "random"], narrow
     out = io.StringIO()
     write_standings(records, out, "csv", n_resamples=N_RESAMPLES)
     assert [row["submission"] for row in csv.DictReader(io.StringIO(out.getvalue()))] == [
