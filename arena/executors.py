@@ -79,18 +79,21 @@ def oversubscribed(workers: int) -> bool:
 
 
 class WarmFirst:
-    """Which job each free runner gets next: one of a submission it already has warm.
+    """Which job each free runner gets next: the earliest planned one among the submissions it
+    has warm and those warm nowhere yet.
 
     Each runner keeps one agent worker per submission alive, and starting one (a sandboxed
     interpreter importing torch, SB3, OpenSpiel) costs seconds. Handing jobs out in plan order
     made every runner start every submission: at 2 runners, smoke's 11 baselines were started 22
-    times. Here a runner takes, in order: a job of a submission warm on it; one of a submission
-    warm nowhere; one of the submission with the most jobs left, if it has two or more (its own
-    runner will take a last one sooner than a cold start would). Both executors use it.
+    times. Here the submissions are shared out among the runners as they first come up, and
+    each runner follows the plan's order (its fair interleaving of submissions) within its
+    share. A runner with nothing of its own left helps with the submission that has the most
+    jobs left, if that is two or more (its own runner takes a last one sooner than a cold start
+    would). Both executors use it.
     """
 
     def __init__(self, slots: int):
-        self.warm: list[dict[str, None]] = [{} for _ in range(slots)]  # ordered sets, for a stable order
+        self.warm: list[set[str]] = [set() for _ in range(slots)]
         self.pending: dict[str, collections.deque[tuple[int, Job]]] = {}
 
     def add(self, jobs: Sequence[Job]) -> None:
@@ -102,26 +105,23 @@ class WarmFirst:
 
     def forget(self, slot: int) -> None:
         """The runner in ``slot`` was replaced: nothing is warm on it."""
-        self.warm[slot] = {}
+        self.warm[slot] = set()
 
     def assign(self, idle: Sequence[int]) -> list[tuple[int, int, Job]]:
         """``(slot, index, job)`` for those of the ``idle`` slots that get a job now."""
         given: list[tuple[int, int, Job]] = []
-        left = list(idle)
-        for slot in idle:  # first, every runner's own warm work
-            key = next((k for k in self.warm[slot] if self.pending.get(k)), None)
-            if key is not None:
-                left.remove(slot)
-                given.append((slot, *self.pending[key].popleft()))
-        for slot in left:
-            warm_anywhere = {k for warm in self.warm for k in warm}
+        for slot in idle:
             waiting = [k for k, queued in self.pending.items() if queued]
-            cold = [k for k in waiting if k not in warm_anywhere]
-            stealable = [k for k in waiting if len(self.pending[k]) >= 2]
-            key = cold[0] if cold else max(stealable, key=lambda k: len(self.pending[k]), default=None)
-            if key is None:
+            warm_elsewhere = {k for other, warm in enumerate(self.warm) if other != slot for k in warm}
+            mine = [k for k in waiting if k in self.warm[slot] or k not in warm_elsewhere]
+            spare = [k for k in waiting if len(self.pending[k]) >= 2]
+            if mine:
+                key = min(mine, key=lambda k: self.pending[k][0][0])
+            elif spare:
+                key = max(spare, key=lambda k: len(self.pending[k]))
+            else:
                 continue
-            self.warm[slot][key] = None
+            self.warm[slot].add(key)
             given.append((slot, *self.pending[key].popleft()))
         return given
 

@@ -61,6 +61,26 @@ def test_each_runner_keeps_to_the_submissions_it_has_warm(write_submission, tiny
     assert sum(len(names) for names in ran.values()) == len(jobs)
 
 
+def test_runners_share_the_submissions_out_and_keep_the_plans_fair_order(write_submission, tiny_suite) -> None:
+    codes = [(name, RANDOM) for name in "abcd"]
+    _, jobs = plan(write_submission, tiny_suite, *codes)
+    dispatch = WarmFirst(2)
+    dispatch.add(jobs)
+    order: list[int] = []
+    on: dict[str, set[int]] = defaultdict(set)
+    idle = [0, 1]
+    while given := dispatch.assign(idle):
+        idle = [slot for slot, _, _ in given]
+        for slot, index, job in given:
+            order.append(index)
+            on[job.submission.name].add(slot)
+    # Two runners finishing in turns run the jobs in the plan's order (a b c d a b c d ...:
+    # a run stopped halfway has advanced every submission alike), each submission on one runner.
+    assert order == list(range(len(jobs)))
+    assert {name: len(slots) for name, slots in on.items()} == dict.fromkeys("abcd", 1)
+    assert on["a"] != on["b"]
+
+
 def test_an_idle_runner_takes_over_work_but_not_a_last_job(write_submission, tiny_suite) -> None:
     _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM))
     dispatch = WarmFirst(2)
