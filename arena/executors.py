@@ -96,7 +96,10 @@ class WarmFirst:
         self.warm: list[set[str]] = [set() for _ in range(slots)]
         self.pending: dict[str, collections.deque[tuple[int, Job]]] = {}
 
-    def add(self, jobs: Sequence[Job]) -> None:
+    def plan(self, jobs: Sequence[Job]) -> None:
+        """The jobs of a new ``run()``; what an abandoned earlier one left is dropped (its
+        indices meant that run's list), what is warm where is kept."""
+        self.pending = {}
         for item in enumerate(jobs):
             self.pending.setdefault(item[1].submission.hash, collections.deque()).append(item)
 
@@ -175,7 +178,7 @@ class LocalExecutor:
             self._results = ctx.Queue()
             self._procs = [self._spawn(slot) for slot in range(self.workers)]
         dispatch = self._dispatch
-        dispatch.add(jobs)
+        dispatch.plan(jobs)
         running: dict[int, int] = {}  # slot -> index of the job its runner is running
         retried: set[int] = set()
         received = 0

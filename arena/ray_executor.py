@@ -69,7 +69,7 @@ class RayExecutor:
         if not self._actors:
             self._start()
         ray = self.ray
-        self._dispatch.add(jobs)
+        self._dispatch.plan(jobs)
         running: dict[Any, tuple[int, int]] = {}  # result ref -> (actor's slot, job index)
         received = 0
         while received < len(jobs):

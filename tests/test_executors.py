@@ -44,7 +44,7 @@ def plan(write_submission, tiny_suite, *codes: tuple[str, str]):
 def test_each_runner_keeps_to_the_submissions_it_has_warm(write_submission, tiny_suite) -> None:
     (a, b), jobs = plan(write_submission, tiny_suite, ("a", RANDOM), ("b", RANDOM))
     dispatch = WarmFirst(2)
-    dispatch.add(jobs)
+    dispatch.plan(jobs)
     ran: dict[int, list[str]] = defaultdict(list)
     idle = [0, 1]
     while True:  # the runners finish in turns
@@ -65,7 +65,7 @@ def test_runners_share_the_submissions_out_and_keep_the_plans_fair_order(write_s
     codes = [(name, RANDOM) for name in "abcd"]
     _, jobs = plan(write_submission, tiny_suite, *codes)
     dispatch = WarmFirst(2)
-    dispatch.add(jobs)
+    dispatch.plan(jobs)
     order: list[int] = []
     on: dict[str, set[int]] = defaultdict(set)
     idle = [0, 1]
@@ -84,7 +84,7 @@ def test_runners_share_the_submissions_out_and_keep_the_plans_fair_order(write_s
 def test_an_idle_runner_takes_over_work_but_not_a_last_job(write_submission, tiny_suite) -> None:
     _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM))
     dispatch = WarmFirst(2)
-    dispatch.add(jobs[:3])
+    dispatch.plan(jobs[:3])
     [(slot, _, _)] = dispatch.assign([0])
     assert slot == 0
     # Runner 0 is busy; two of a's jobs wait: the idle runner 1 takes one, starting a cold.
@@ -93,7 +93,7 @@ def test_an_idle_runner_takes_over_work_but_not_a_last_job(write_submission, tin
     assert dispatch.assign([0]) != []  # warm on both now: the last job goes to whoever is free
 
     lone = WarmFirst(2)
-    lone.add(jobs[:2])
+    lone.plan(jobs[:2])
     lone.assign([0])
     # One job left, warm on runner 0 only: runner 1 would pay a cold start for it; it waits.
     assert lone.assign([1]) == []
@@ -103,7 +103,7 @@ def test_an_idle_runner_takes_over_work_but_not_a_last_job(write_submission, tin
 def test_a_retried_job_goes_first_and_a_replaced_runner_starts_cold(write_submission, tiny_suite) -> None:
     _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM), ("b", RANDOM))
     dispatch = WarmFirst(2)
-    dispatch.add(jobs)
+    dispatch.plan(jobs)
     [(slot0, index0, job0), (slot1, _, job1)] = dispatch.assign([0, 1])
     assert (slot0, slot1) == (0, 1) and job0.submission.hash != job1.submission.hash
     dispatch.retry(index0, job0)
@@ -151,3 +151,15 @@ def test_a_job_whose_runner_is_killed_runs_again(write_submission, tiny_suite) -
         executor.shutdown()
     assert sorted(outcomes) == [0, 1]
     assert {o.status for o in outcomes.values()} == {"ok"}  # type: ignore[attr-defined]
+
+
+def test_a_new_run_drops_what_an_abandoned_one_left_and_keeps_what_is_warm(write_submission, tiny_suite) -> None:
+    _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM), ("b", RANDOM))
+    dispatch = WarmFirst(2)
+    dispatch.plan(jobs)
+    dispatch.assign([0, 1])  # a on runner 0, b on runner 1; then the run is abandoned (Ctrl-C)
+    later = [job for job in jobs if job.submission.name == "b"][:1]
+    dispatch.plan(later)  # indices now mean this list; a's leftovers are gone
+    given = dispatch.assign([0, 1])
+    assert [(slot, index) for slot, index, _ in given] == [(1, 0)]  # b is still warm on runner 1
+    assert dispatch.assign([0, 1]) == []
