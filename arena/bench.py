@@ -20,7 +20,7 @@ import numpy as np
 
 import games
 from arena.runner import Limits, Runner, TrialJob
-from arena.submission import load_submission
+from arena.submission import BASELINES, baseline_folders, load_submission
 from arena.suites import load_suite
 
 TARGETS = {
@@ -256,9 +256,6 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[F
     return figures
 
 
-_SUBMISSIONS = Path(__file__).resolve().parent.parent / "submissions"
-
-
 def _parallel_efficiency_smoke(names: list[str] | None) -> Figure:
     """A whole cold run of the baselines on smoke (``names``, or every one, as ``arena demo``
     runs them): meta-training and trials, runner processes and agent workers started from
@@ -267,8 +264,7 @@ def _parallel_efficiency_smoke(names: list[str] | None) -> Figure:
     from arena.executors import LocalExecutor
     from arena.store import Store
 
-    folders = sorted(p for p in _SUBMISSIONS.iterdir() if (p / "submission.toml").is_file())
-    submissions = [load_submission(p) for p in folders if names is None or p.name in names]
+    submissions = [load_submission(p) for p in baseline_folders() if names is None or p.name in names]
     suite = load_suite("smoke")
     wall: dict[int, float] = {}
     trials = 0
@@ -295,7 +291,7 @@ def _parallel_efficiency_warm(repeats: int, agent: str, name: str) -> Figure:
     from arena.executors import LocalExecutor
     from arena.store import Store
 
-    submission = load_submission(_SUBMISSIONS / agent)
+    submission = load_submission(BASELINES / agent)
     suite = load_suite("smoke")
     jobs = campaign.plan_trials([submission], suite, "dev", None)
     times: dict[int, list[float]] = {1: [], 2: []}

@@ -479,10 +479,11 @@ def demo_command(
     workers: Annotated[int, typer.Option("--workers", "-w", help="parallel trials [default: CPU cores]")] = 0,
 ) -> None:
     """The one-command tour: the baselines on the smoke suite, the standings, then the site."""
-    root = Path(__file__).resolve().parent.parent / "submissions"
-    dirs = sorted(p for p in root.iterdir() if (p / "submission.toml").is_file()) if root.is_dir() else []
+    from arena.submission import BASELINES, baseline_folders
+
+    dirs = baseline_folders()
     if not dirs:
-        raise ArenaError(f"no submissions found under {root}")
+        raise ArenaError(f"no submissions found under {BASELINES}")
     path = _db_path(db)
     _run(dirs, "smoke", "dev", path, workers or os.cpu_count() or 1, "local", None)
     _print_standings(_records(path, "smoke", "dev"))

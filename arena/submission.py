@@ -21,6 +21,7 @@ _REQUIRED = ("name", "version", "authors", "entry")
 _KNOWN = {*_REQUIRED, "description", "license", "url", "device", "includes"}
 # Not part of the agent: recorded results and caches may change without changing the hash.
 _IGNORED_DIRS = {"__pycache__", "results", ".git", ".pytest_cache"}
+BASELINES = Path(__file__).resolve().parent.parent / "submissions"  # the project's own submissions
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,10 @@ def load_submission(folder: str | Path) -> Submission:
         device=device,
         manifest=table,
     )
+
+
+def baseline_folders() -> list[Path]:
+    """The submission folders the project ships (its baselines), by name; none outside a checkout."""
+    if not BASELINES.is_dir():
+        return []
+    return sorted(p for p in BASELINES.iterdir() if (p / MANIFEST).is_file())
