@@ -117,13 +117,13 @@ class WarmFirst:
             waiting = [k for k, queued in self.pending.items() if queued]
             warm_elsewhere = {k for other, warm in enumerate(self.warm) if other != slot for k in warm}
             mine = [k for k in waiting if k in self.warm[slot] or k not in warm_elsewhere]
-            spare = [k for k in waiting if len(self.pending[k]) >= 2]
             if mine:
                 key = min(mine, key=lambda k: self.pending[k][0][0])
-            elif spare:
-                key = max(spare, key=lambda k: len(self.pending[k]))
             else:
-                continue
+                spare = [k for k in waiting if len(self.pending[k]) >= 2]
+                if not spare:
+                    continue
+                key = max(spare, key=lambda k: len(self.pending[k]))
             self.warm[slot].add(key)
             given.append((slot, *self.pending[key].popleft()))
         return given
