@@ -1,8 +1,8 @@
 """A run of submissions on a suite split: plan the trials, skip stored ones, execute, store.
 
-Meta-training happens first, once per (submission, suite version, family), when the suite has a
+Meta-training happens once per (submission, suite version, family), when the suite has a
 meta-train budget and the agent defines ``meta_train``; its checkpoint is loaded before every
-trial of that family. Each finished trial is committed on its own, so an interrupted run resumes
+trial of that family, and those trials start as soon as it has ended. Each finished trial is committed on its own, so an interrupted run resumes
 where it stopped.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import arena
 import games
 from arena import devices
-from arena.executors import Executor
+from arena.executors import Executor, JobFeed
 from arena.runner import MetaTrainJob, Outcome, TrialJob
 from arena.store import Store
 from arena.submission import Submission
@@ -129,26 +129,49 @@ def run(
         summary.wall_seconds = time.monotonic() - started
         return summary
 
+    pairs = {(job.submission.hash, job.family): job.submission for job in todo}
     try:
-        failed_meta = meta_train_missing(submissions, suite, store, executor, {job.family for job in todo}, progress)
-        ready: list[TrialJob] = []
+        meta_jobs, failed_meta = plan_meta_training(list(pairs.items()), suite, store)
+        # Meta-training first; each (submission, family)'s trials join the run as soon as its
+        # meta-training ends, so runners never wait at a barrier between the phases.
+        feed = JobFeed(meta_jobs)
+        waiting: dict[tuple[str, str], list[TrialJob]] = {(j.submission.hash, j.family): [] for j in meta_jobs}
         for job in todo:
-            meta = failed_meta.get((job.submission.hash, job.family))
-            if meta is not None:  # recorded at the meta-training failure's status, not run
-                status, error = meta
-                store.add_trial(trial_record(job, Outcome(status=status, error=f"{FAILED_META}: {error}")))
-                summary.statuses[status] += 1
-                summary.ran += 1
-                continue
-            record = store.meta_train(job.submission.hash, suite.name, suite.version, job.family)
-            checkpoint = record["checkpoint"] if record and record["status"] == "ok" else None
-            ready.append(_with_checkpoint(job, checkpoint))
+            key = (job.submission.hash, job.family)
+            if key in failed_meta:
+                _record_failed_meta(store, summary, job, failed_meta[key])
+            elif key in waiting:
+                waiting[key].append(job)
+            else:
+                record = store.meta_train(job.submission.hash, suite.name, suite.version, job.family)
+                feed.add(_with_checkpoint(job, record["checkpoint"] if record and record["status"] == "ok" else None))
+        meta_left = len(meta_jobs)
+        if not meta_left:
+            feed.close()
+        meta_counts: Counter[str] = Counter()
         if progress:
+            if meta_jobs:
+                progress("meta-training", 0, len(meta_jobs), meta_counts)
             progress("trials", summary.ran, len(todo), summary.statuses)
-        for index, outcome in executor.run(ready):
-            store.add_trial(trial_record(ready[index], outcome))
-            summary.statuses[outcome.status] += 1
-            summary.ran += 1
+        for index, outcome in executor.run(feed):
+            finished = feed.jobs[index]
+            if isinstance(finished, MetaTrainJob):
+                store_meta_outcome(store, finished, outcome)
+                meta_left -= 1
+                meta_counts[outcome.status] += 1
+                for trial in waiting.pop((finished.submission.hash, finished.family)):
+                    if outcome.status in ("ok", "skipped"):
+                        feed.add(_with_checkpoint(trial, finished.checkpoint if outcome.status == "ok" else None))
+                    else:
+                        _record_failed_meta(store, summary, trial, (outcome.status, outcome.error or ""))
+                if not meta_left:
+                    feed.close()
+                if progress:
+                    progress("meta-training", len(meta_jobs) - meta_left, len(meta_jobs), meta_counts)
+            else:
+                store.add_trial(trial_record(finished, outcome))
+                summary.statuses[outcome.status] += 1
+                summary.ran += 1
             if progress:
                 progress("trials", summary.ran, len(todo), summary.statuses)
     except KeyboardInterrupt:
@@ -159,8 +182,55 @@ def run(
     return summary
 
 
+def _record_failed_meta(store: Store, summary: RunSummary, job: TrialJob, failure: tuple[str, str]) -> None:
+    """A trial whose meta-training failed is recorded at that failure's status, not run."""
+    status, error = failure
+    store.add_trial(trial_record(job, Outcome(status=status, error=f"{FAILED_META}: {error}")))
+    summary.statuses[status] += 1
+    summary.ran += 1
+
+
 def _with_checkpoint(job: TrialJob, checkpoint: str | None) -> TrialJob:
     return job if checkpoint is None else replace(job, checkpoint=checkpoint)
+
+
+def plan_meta_training(
+    pairs: Sequence[tuple[tuple[str, str], Submission]], suite: Suite, store: Store
+) -> tuple[list[MetaTrainJob], dict[tuple[str, str], tuple[str, str]]]:
+    """The meta-training jobs missing for ``((submission hash, family), submission)`` pairs, and
+    the pairs whose stored meta-training failed (``(status, error)``)."""
+    jobs: list[MetaTrainJob] = []
+    failed: dict[tuple[str, str], tuple[str, str]] = {}
+    if suite.meta_train_steps <= 0:
+        return jobs, failed
+    for (_, family), submission in pairs:
+        record = store.meta_train(submission.hash, suite.name, suite.version, family)
+        if record is not None and (record["status"] != "ok" or Path(record["checkpoint"]).is_dir()):
+            if record["status"] not in ("ok", "skipped"):
+                failed[(submission.hash, family)] = (record["status"], record["error"] or "")
+            continue
+        directory = checkpoint_dir(store, submission, suite, family)
+        shutil.rmtree(directory, ignore_errors=True)  # a half-written checkpoint from a killed run
+        directory.mkdir(parents=True)
+        device = devices.assign(submission.device == "auto", len(jobs), devices.gpu_count())
+        jobs.append(MetaTrainJob(submission, suite, family, str(directory), device))
+    return jobs, failed
+
+
+def store_meta_outcome(store: Store, job: MetaTrainJob, outcome: Outcome) -> None:
+    store.add_meta_train(
+        {
+            "submission_hash": job.submission.hash,
+            "suite": job.suite.name,
+            "suite_version": job.suite.version,
+            "family": job.family,
+            "status": outcome.status,
+            "steps_used": outcome.steps_used,
+            "wall_seconds": outcome.wall_seconds,
+            "error": outcome.error,
+            "checkpoint": job.checkpoint if outcome.status == "ok" else None,
+        }
+    )
 
 
 def meta_train_missing(
@@ -171,41 +241,16 @@ def meta_train_missing(
     families: set[str],
     progress: Progress | None,
 ) -> dict[tuple[str, str], tuple[str, str]]:
-    """Meta-train what is missing; returns the (submission hash, family) pairs that failed."""
-    failed: dict[tuple[str, str], tuple[str, str]] = {}
-    if suite.meta_train_steps <= 0:
-        return failed
-    jobs: list[MetaTrainJob] = []
-    for submission in submissions:
-        for family in sorted(families):
-            record = store.meta_train(submission.hash, suite.name, suite.version, family)
-            if record is not None and (record["status"] != "ok" or Path(record["checkpoint"]).is_dir()):
-                if record["status"] not in ("ok", "skipped"):
-                    failed[(submission.hash, family)] = (record["status"], record["error"] or "")
-                continue
-            directory = checkpoint_dir(store, submission, suite, family)
-            shutil.rmtree(directory, ignore_errors=True)  # a half-written checkpoint from a killed run
-            directory.mkdir(parents=True)
-            device = devices.assign(submission.device == "auto", len(jobs), devices.gpu_count())
-            jobs.append(MetaTrainJob(submission, suite, family, str(directory), device))
+    """Meta-train what is missing, every family for every submission, before anything else runs
+    (the ladder's way); returns the (submission hash, family) pairs that failed."""
+    pairs = [((s.hash, family), s) for s in submissions for family in sorted(families)]
+    jobs, failed = plan_meta_training(pairs, suite, store)
     counts: Counter[str] = Counter()
     if progress and jobs:
         progress("meta-training", 0, len(jobs), counts)
     for n, (index, outcome) in enumerate(executor.run(jobs), start=1):
         job = jobs[index]
-        store.add_meta_train(
-            {
-                "submission_hash": job.submission.hash,
-                "suite": suite.name,
-                "suite_version": suite.version,
-                "family": job.family,
-                "status": outcome.status,
-                "steps_used": outcome.steps_used,
-                "wall_seconds": outcome.wall_seconds,
-                "error": outcome.error,
-                "checkpoint": job.checkpoint if outcome.status == "ok" else None,
-            }
-        )
+        store_meta_outcome(store, job, outcome)
         if outcome.status not in ("ok", "skipped"):
             failed[(job.submission.hash, job.family)] = (outcome.status, outcome.error or "")
         counts[outcome.status] += 1

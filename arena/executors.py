@@ -2,6 +2,10 @@
 
 ``local`` (default) runs N runner processes on this machine, each keeping one agent worker per
 submission alive across trials. With N = 1 the runner lives in the calling process.
+
+A run's jobs are a list, or a :class:`JobFeed` that the consumer of the outcomes extends while
+the run goes on: a campaign adds a (submission, family)'s trials as soon as its meta-training
+has ended, so no runner idles at a barrier between the two phases.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 import queue
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -23,10 +27,49 @@ from arena.worker import die_with_parent
 Job = TrialJob | MetaTrainJob
 
 
+class JobFeed:
+    """The jobs of one ``run()``, open to more until ``close()``.
+
+    Whoever consumes the run's outcomes may ``add`` jobs between two of them (from the loop
+    body: the executor picks them up when it is resumed). A run ends once the feed is closed and
+    every job in it has its outcome; a list given to ``run()`` is a closed feed.
+    """
+
+    def __init__(self, jobs: Iterable[Job] = (), *, closed: bool = False):
+        self.jobs: list[Job] = list(jobs)
+        self.closed = closed
+        self._taken = 0
+
+    def add(self, job: Job) -> int:
+        if self.closed:
+            raise RuntimeError("JobFeed.add after close()")
+        self.jobs.append(job)
+        return len(self.jobs) - 1
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take_new(self) -> list[tuple[int, Job]]:
+        """``(index, job)`` for the jobs added since the last call."""
+        new = [(index, self.jobs[index]) for index in range(self._taken, len(self.jobs))]
+        self._taken = len(self.jobs)
+        return new
+
+    def done(self, outcomes: int) -> bool:
+        return self.closed and outcomes == len(self.jobs)
+
+    def stalled(self) -> RuntimeError:
+        return RuntimeError("the run waits for jobs on an open JobFeed, and nothing is running that could add them")
+
+
+def as_feed(jobs: Sequence[Job] | JobFeed) -> JobFeed:
+    return jobs if isinstance(jobs, JobFeed) else JobFeed(jobs, closed=True)
+
+
 class Executor(Protocol):
     """Runs jobs and yields ``(index into jobs, outcome)`` as each finishes, in any order."""
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]: ...
+    def run(self, jobs: Sequence[Job] | JobFeed) -> Iterator[tuple[int, Outcome]]: ...
 
     def shutdown(self) -> None: ...
 
@@ -100,8 +143,15 @@ class WarmFirst:
         """The jobs of a new ``run()``; what an abandoned earlier one left is dropped (its
         indices meant that run's list), what is warm where is kept."""
         self.pending = {}
-        for item in enumerate(jobs):
+        self.extend(enumerate(jobs))
+
+    def extend(self, items: Iterable[tuple[int, Job]]) -> None:
+        """Jobs added to the run, each after those already planned."""
+        for item in items:
             self.pending.setdefault(item[1].submission.hash, collections.deque()).append(item)
+
+    def has_pending(self) -> bool:
+        return any(self.pending.values())
 
     def retry(self, index: int, job: Job) -> None:
         self.pending.setdefault(job.submission.hash, collections.deque()).appendleft((index, job))
@@ -163,14 +213,19 @@ class LocalExecutor:
         proc.start()
         return proc
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
-        if not jobs:
+    def run(self, jobs: Sequence[Job] | JobFeed) -> Iterator[tuple[int, Outcome]]:
+        feed = as_feed(jobs)
+        if feed.done(0):
             return
         if self.workers == 1:
             if self._runner is None:
                 self._runner = Runner(self.limits)
-            for index, job in enumerate(jobs):
-                yield index, run_job(self._runner, job)
+            index = 0
+            while not feed.done(index):
+                if index == len(feed.jobs):
+                    raise feed.stalled()
+                yield index, run_job(self._runner, feed.jobs[index])
+                index += 1
             return
         if not self._procs:
             ctx = mp.get_context("spawn")
@@ -178,13 +233,16 @@ class LocalExecutor:
             self._results = ctx.Queue()
             self._procs = [self._spawn(slot) for slot in range(self.workers)]
         dispatch = self._dispatch
-        dispatch.plan(jobs)
+        dispatch.plan(())
         running: dict[int, int] = {}  # slot -> index of the job its runner is running
         retried: set[int] = set()
         received = 0
-        while received < len(jobs):
+        while not feed.done(received):
             # One job in flight per runner: the driver, knowing what each runner has warm,
             # decides what it runs next (and what to run again if it dies).
+            dispatch.extend(feed.take_new())
+            if not running and not dispatch.has_pending():
+                raise feed.stalled()
             idle = [slot for slot in range(self.workers) if slot not in running]
             for slot, index, job in dispatch.assign(idle):
                 running[slot] = index
@@ -198,7 +256,7 @@ class LocalExecutor:
                     yield lost, Outcome(status="error", error="harness: the runner process died twice on this job")
                 else:
                     retried.add(lost)
-                    dispatch.retry(lost, jobs[lost])
+                    dispatch.retry(lost, feed.jobs[lost])
             try:
                 slot, index, outcome = self._results.get(timeout=1)
             except queue.Empty:

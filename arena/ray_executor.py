@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from arena.errors import ArenaError
-from arena.executors import Job, WarmFirst, oversubscribed, run_job
+from arena.executors import Job, JobFeed, WarmFirst, as_feed, oversubscribed, run_job
 from arena.runner import Limits, Outcome, Runner
 
 
@@ -63,17 +63,21 @@ class RayExecutor:
         self._actors = [actor.remote(self.limits) for _ in range(self.workers)]
         self._dispatch = WarmFirst(self.workers)
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
-        if not jobs:
+    def run(self, jobs: Sequence[Job] | JobFeed) -> Iterator[tuple[int, Outcome]]:
+        feed = as_feed(jobs)
+        if feed.done(0):
             return
         if not self._actors:
             self._start()
         ray = self.ray
-        self._dispatch.plan(jobs)
+        self._dispatch.plan(())
         running: dict[Any, tuple[int, int]] = {}  # result ref -> (actor's slot, job index)
         received = 0
-        while received < len(jobs):
+        while not feed.done(received):
             # One job in flight per actor, chosen for the agent workers it already has warm.
+            self._dispatch.extend(feed.take_new())
+            if not running and not self._dispatch.has_pending():
+                raise feed.stalled()
             busy = {slot for slot, _ in running.values()}
             idle = [slot for slot in range(len(self._actors)) if slot not in busy]
             for slot, index, job in self._dispatch.assign(idle):

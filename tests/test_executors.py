@@ -8,9 +8,12 @@ import threading
 import time
 from collections import defaultdict
 
+import pytest
+
 from arena import campaign
-from arena.executors import LocalExecutor, WarmFirst
+from arena.executors import JobFeed, LocalExecutor, WarmFirst
 from arena.runner import Limits
+from arena.store import Store
 from arena.submission import load_submission
 from arena.suites import load_suite
 
@@ -163,3 +166,78 @@ def test_a_new_run_drops_what_an_abandoned_one_left_and_keeps_what_is_warm(write
     given = dispatch.assign([0, 1])
     assert [(slot, index) for slot, index, _ in given] == [(1, 0)]  # b is still warm on runner 1
     assert dispatch.assign([0, 1]) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_jobs_added_to_a_feed_mid_run_are_run_and_the_run_ends_when_it_closes(
+    write_submission, tiny_suite, workers: int
+) -> None:
+    _, jobs = plan(write_submission, tiny_suite, ("a", RANDOM), ("b", RANDOM))
+    feed = JobFeed(jobs[:1])
+    executor = LocalExecutor(workers, Limits(setup_seconds=5))
+    seen = []
+    try:
+        for index, outcome in executor.run(feed):
+            seen.append((index, outcome.status))
+            if len(feed.jobs) < 4:  # the consumer adds work as outcomes come in, then closes
+                feed.add(jobs[len(feed.jobs)])
+                feed.add(jobs[len(feed.jobs)])
+            else:
+                feed.close()
+    finally:
+        executor.shutdown()
+    assert len(feed.jobs) == 5
+    assert sorted(seen) == [(index, "ok") for index in range(5)], seen
+
+
+def test_an_open_feed_with_nothing_left_to_run_is_an_error_not_a_hang() -> None:
+    executor = LocalExecutor(1)
+    try:
+        with pytest.raises(RuntimeError, match="open JobFeed"):
+            list(executor.run(JobFeed()))
+    finally:
+        executor.shutdown()
+
+
+META = """
+import time
+import arena
+
+class Agent(arena.Agent):
+    def meta_train(self, tasks):
+        time.sleep(SLEEP)
+
+    def save(self, path):
+        (path / "done.txt").write_text("1")
+
+    def load(self, path):
+        self.loaded = (path / "done.txt").read_text() == "1"
+
+    def act(self, observation, info):
+        assert self.loaded, "the checkpoint was not loaded"
+        return 0
+"""
+
+
+def test_trials_start_as_soon_as_their_own_meta_training_ends(write_submission, tiny_suite, tmp_path) -> None:
+    tiny_suite.write_text(
+        tiny_suite.read_text().replace("meta_train_steps = 0", "meta_train_steps = 300\nmeta_train_seconds = 20")
+    )
+    suite = load_suite(str(tiny_suite))
+    submissions = [
+        load_submission(write_submission(name, META.replace("SLEEP", sleep)))
+        for name, sleep in (("slow", "4"), ("fast", "0"))
+    ]
+    events: list[tuple[str, int, int]] = []
+    store = Store(tmp_path / "p.db")
+    summary = campaign.run(
+        submissions, suite, "dev", store, LocalExecutor(2, Limits(setup_seconds=5)),
+        progress=lambda stage, done, total, _: events.append((stage, done, total)),
+    )  # fmt: skip
+    assert summary.statuses == {"ok": 16}, [t["error"] for t in store.trials() if t["status"] != "ok"]
+    assert {m["status"] for m in store.meta_trains()} == {"ok"}
+    # While one runner sleeps in the slow submission's meta-training, the other has finished the
+    # fast one's and runs its trials: with a barrier between the phases no trial would end first.
+    meta_done = next(i for i, (stage, done, total) in enumerate(events) if stage == "meta-training" and done == total)
+    first_trial = next(i for i, (stage, done, _) in enumerate(events) if stage == "trials" and done > 0)
+    assert first_trial < meta_done, events
