@@ -546,6 +546,7 @@ class Runner:
             outcome.worker_pid = worker.pid
             if not worker.defines_meta_train:
                 outcome.status = "skipped"
+                outcome.wall_seconds = round(time.monotonic() - started, 4)  # starting the worker, often
                 return outcome
             spaces_env = games.make(games.Variant.of(job.family))
             worker.send(

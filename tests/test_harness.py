@@ -244,6 +244,25 @@ def test_meta_training_runs_once_and_its_checkpoint_is_loaded(write_submission, 
     assert all(m["status"] == "ok" and 0 < m["steps_used"] <= 300 for m in metas)
 
 
+def test_an_agent_without_meta_train_is_recorded_skipped_with_the_time_its_worker_took(
+    write_submission, tiny_suite, tmp_path
+) -> None:
+    tiny_suite.write_text(tiny_suite.read_text().replace("meta_train_steps = 0", "meta_train_steps = 300"))
+    folder = write_submission(
+        "plain", "import arena\n\nclass Agent(arena.Agent):\n    def act(self, observation, info):\n        return 0\n"
+    )
+    store = Store(tmp_path / "s.db")
+    summary = campaign.run([load_submission(folder)], load_suite(str(tiny_suite)), "dev", store, LocalExecutor(1, FAST))
+    assert summary.statuses == {"ok": 8}
+    metas = sorted(store.meta_trains(), key=lambda m: m["family"])
+    assert [(m["family"], m["status"], m["checkpoint"]) for m in metas] == [
+        ("bandit", "skipped", None),
+        ("cartpole", "skipped", None),
+    ]
+    # The first job of a submission starts its agent worker: a real cost, not 0 s.
+    assert max(m["wall_seconds"] for m in metas) > 0.05
+
+
 REWARD_WATCHER = """
 import arena
 
