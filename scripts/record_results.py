@@ -3,15 +3,19 @@
     .venv/bin/python scripts/record_results.py SUITE SUBMISSION_DIR... [--workers N]
 
 Writes ``<submission>/results/<suite>-v<version>.json``: the suite and its version, the commit,
-the wall time, the standings row (IQM with its CI per budget) and every trial record. The
+the wall time, the platform (CPU, instruction set, library versions: long meta-training runs
+reproduce bit for bit only on the same numerics), the standings row (IQM with its CI per
+budget) and every trial record. The
 ``results/`` folder is not part of a submission's hash, so recording never changes its identity.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import platform
 import subprocess
 import tempfile
 import time
@@ -20,6 +24,7 @@ from pathlib import Path
 import arena
 from arena import campaign, scoring
 from arena.executors import LocalExecutor
+from arena.runner import portable_numerics_env
 from arena.store import Store
 from arena.submission import load_submission
 from arena.suites import load_suite
@@ -37,6 +42,30 @@ def commit() -> str:
         cwd=ROOT,
     ).stdout.strip()
     return result.stdout.strip() + ("-dirty" if dirty else "") if result.returncode == 0 else "unknown"
+
+
+def platform_info() -> dict[str, str]:
+    """What the numbers depend on beyond the code: the same seeds give other results where the
+    math libraries run other kernels (see ``arena.runner.portable_numerics_env``, which pins
+    them to AVX2 on x86 CPUs; ``cpu_capability`` is the recorder's own, unpinned)."""
+    import numpy
+    import torch
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "agent_kernels": " ".join(f"{k}={v}" for k, v in portable_numerics_env().items()) or "unpinned",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
 
 
 def main() -> None:
@@ -71,6 +100,7 @@ def main() -> None:
                     "arena_version": arena.__version__,
                     "wall_seconds": round(wall, 1),
                     "workers": args.workers,
+                    "platform": platform_info(),
                     "statuses": dict(summary.statuses),
                     "reproduce": f".venv/bin/python scripts/record_results.py {suite.name} {folder}",
                     "standings": scoring.standings_rows(boards),
