@@ -8,6 +8,7 @@ agent becomes a status on the trial's result; nothing the agent does raises out 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -61,17 +62,20 @@ def portable_numerics_env() -> dict[str, str]:
     both set the two ways of asking for AVX2 gave bit-identical results. Elsewhere (no AVX2, not
     x86) nothing is set.
     """
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return {}
-    try:
-        flags = next(
-            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-        ).split()
-    except (OSError, StopIteration):
-        return {}
-    if "avx2" not in flags:
+    if platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in (cpuinfo("flags") or "").split():
         return {}
     return {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+@functools.cache
+def cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of /proc/cpuinfo (None where there is none)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == field:
+                return value.strip()
+    return None
 
 
 @dataclass(frozen=True)

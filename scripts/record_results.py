@@ -12,7 +12,6 @@ budget) and every trial record. The
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -24,7 +23,7 @@ from pathlib import Path
 import arena
 from arena import campaign, scoring
 from arena.executors import LocalExecutor
-from arena.runner import portable_numerics_env
+from arena.runner import cpuinfo, portable_numerics_env
 from arena.store import Store
 from arena.submission import load_submission
 from arena.suites import load_suite
@@ -51,15 +50,9 @@ def platform_info() -> dict[str, str]:
     import numpy
     import torch
 
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     return {
         "machine": platform.machine(),
-        "cpu": cpu,
+        "cpu": cpuinfo("model name") or "unknown",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "agent_kernels": " ".join(f"{k}={v}" for k, v in portable_numerics_env().items()) or "unpinned",
         "python": platform.python_version(),

@@ -9,7 +9,7 @@ import pytest
 
 from arena import campaign
 from arena.executors import LocalExecutor
-from arena.runner import Limits, Runner, TrialJob
+from arena.runner import Limits, Runner, TrialJob, portable_numerics_env
 from arena.store import Store
 from arena.submission import load_submission
 from arena.suites import Suite, load_suite
@@ -388,10 +388,7 @@ class Agent(arena.Agent):
 """
 
 
-@pytest.mark.skipif(
-    "avx2" not in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else True,
-    reason="portable numerics pin AVX2 kernels on x86 CPUs that have AVX2",
-)
+@pytest.mark.skipif(not portable_numerics_env(), reason="portable numerics pin AVX2 kernels on x86 CPUs that have AVX2")
 def test_agents_compute_with_the_avx2_kernels_unless_told_otherwise(write_submission, tiny_suite) -> None:
     """Same results on every x86 CPU with AVX2: MKL and PyTorch take their AVX2 kernels, also
     where AVX-512 is there (an RL^2 meta-training's score moved from 0.78 to 0.48 with them)."""
