@@ -83,10 +83,10 @@ class Budget:
     started: float = field(default_factory=time.monotonic)
     used: int = 0
     spent_reason: str = ""
+    deadline: float = field(init=False)  # checked twice a step: a sum per check adds up
 
-    @property
-    def deadline(self) -> float:
-        return self.started + self.seconds
+    def __post_init__(self) -> None:
+        self.deadline = self.started + self.seconds
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
@@ -104,6 +104,11 @@ class _Copies:
         self.resets = 0
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
+        # The integer actions a Discrete space admits, as a range a step checks in one comparison.
+        space = self.action_space
+        self.int_actions = (
+            range(int(space.start), int(space.start) + int(space.n)) if isinstance(space, gym.spaces.Discrete) else None
+        )
 
     def close(self) -> None:
         for env in self.envs:
@@ -158,7 +163,8 @@ class EnvServer:
             return ("exhausted", self.budget.spent_reason)
         try:
             if kind == "step":
-                return self._step(self._get(message[1]), message[2])
+                copies = self.copies.get(message[1])
+                return self._step(copies if copies is not None else self._get(message[1]), message[2])
             if kind == "reset":
                 return self._reset(self._get(message[1]), message[2])
             if kind in ("open", "sample"):
@@ -182,12 +188,13 @@ class EnvServer:
         return copies
 
     def _spent(self) -> bool:
-        if not self.budget.spent_reason:
-            if self.budget.used >= self.budget.steps:
-                self.budget.spent_reason = f"step budget of {self.budget.steps} spent"
-            elif self.budget.time_left() <= 0:
-                self.budget.spent_reason = f"time budget of {self.budget.seconds:g}s spent"
-        return bool(self.budget.spent_reason)
+        budget = self.budget
+        if not budget.spent_reason:
+            if budget.used >= budget.steps:
+                budget.spent_reason = f"step budget of {budget.steps} spent"
+            elif time.monotonic() >= budget.deadline:
+                budget.spent_reason = f"time budget of {budget.seconds:g}s spent"
+        return bool(budget.spent_reason)
 
     def _reset(self, copies: _Copies, agent_seed: Any) -> tuple[Any, ...]:
         copies.resets += 1
@@ -209,19 +216,24 @@ class EnvServer:
         return ("ok", obs, _batch_infos([r[1] for r in results], len(results)))
 
     def _step(self, copies: _Copies, raw_action: Any) -> tuple[Any, ...]:
+        budget = self.budget
         n = len(copies.envs)
-        if self.budget.used + n > self.budget.steps:
-            self.budget.spent_reason = f"step budget of {self.budget.steps} spent"
-            return ("exhausted", self.budget.spent_reason)
+        if budget.used + n > budget.steps:
+            budget.spent_reason = f"step budget of {budget.steps} spent"
+            return ("exhausted", budget.spent_reason)
         if not copies.vector:
+            # The harness's whole cost per step of one env: keep it to a few attribute reads.
             if copies.needs_reset[0]:
                 return ("error", "step() called before reset() (or after the episode ended)")
-            action = check_action(copies.action_space, raw_action)
+            if type(raw_action) is int and copies.int_actions is not None and raw_action in copies.int_actions:
+                action = raw_action
+            else:
+                action = check_action(copies.action_space, raw_action)
             obs, reward, terminated, truncated, info = copies.envs[0].step(action)
-            self.budget.used += 1
+            budget.used += 1
             if terminated or truncated:
                 copies.needs_reset[0] = True
-            if self._last_grant(n):
+            if budget.used + 1 > budget.steps or time.monotonic() >= budget.deadline:  # _last_grant(1)
                 truncated = True
             return ("ok", obs, float(reward), bool(terminated), bool(truncated), info)
 
@@ -267,7 +279,7 @@ class EnvServer:
 
     def _last_grant(self, n: int) -> bool:
         """True when no further step of ``n`` copies fits: this one must say truncated."""
-        return self.budget.used + n > self.budget.steps or self.budget.time_left() <= 0
+        return self.budget.used + n > self.budget.steps or time.monotonic() >= self.budget.deadline
 
 
 def _batch_infos(infos: list[dict[str, Any]], n: int, rows: list[int] | None = None) -> dict[str, Any]:

@@ -224,7 +224,7 @@ class AgentWorker:
         """To the worker. It reads promptly unless hung, so a send that waits long is a timeout."""
         assert self.lane is not None
         try:
-            self.lane.send(wire.encode(message), deadline=time.monotonic() + self.limits.setup_seconds)
+            self.lane.send(wire.encode(message), timeout=self.limits.setup_seconds)
         except TimeoutError:
             raise WorkerFailure("timeout", "the agent stopped reading its messages") from None
         except lanes.LaneClosed:

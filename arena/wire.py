@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-_PICKLE, _STEP_INT, _STEP_ARRAY, _ACTION_INT, _ACTION_ARRAY, _STEP_REPLY, _ACT, _VECTOR_REPLY = range(8)
+_PICKLE, _STEP_INT, _STEP_ARRAY, _ACTION_INT, _ACTION_ARRAY, _STEP_REPLY, _ACT, _VECTOR_REPLY, _RESET_REPLY, _RESET = (
+    range(10)
+)
 _NUMERIC = {
     np.dtype(t).str: np.dtype(t)
     for t in (
@@ -45,14 +47,21 @@ _ARRAY_HEAD = struct.Struct("<IB")  # an array's dtype field (read as an int) an
 _DTYPE_OF = {_ARRAY_HEAD.unpack(field + b"\x00")[0]: _NUMERIC[name] for name, field in _DTYPE_FIELD.items()}
 _SHAPES = [struct.Struct(f"<{n}q") for n in range(9)]
 _NDIM = [bytes((n,)) for n in range(9)]
-_NAMES: dict[str, bytes] = {}
-_STEP_REPLY_CODE, _VECTOR_REPLY_CODE = (
-    bytes((_STEP_REPLY,)),
+# Info entries' name fields by key (None: the key has no compact form), one table per kind.
+_ARRAY_NAMES: dict[Any, bytes | None] = {}
+_DICT_NAMES: dict[Any, bytes | None] = {}
+_COUNTS = [b"\x01" + bytes((n,)) for n in range(256)]  # a compact info's marker and entry count
+_VECTOR_REPLY_CODE, _RESET_REPLY_CODE, _STEP_ARRAY_CODE = (
     bytes((_VECTOR_REPLY,)),
-)  # info keys, encoded with their length byte in front
+    bytes((_RESET_REPLY,)),
+    bytes((_STEP_ARRAY,)),
+)
 _HANDLE = struct.Struct("<I")
 _INT = struct.Struct("<q")
 _REPLY = struct.Struct("<d??")
+_STEP_REPLY_HEAD = struct.Struct("<Bd??")  # code, then _REPLY
+_STEP_INT_MESSAGE = struct.Struct("<BIq")  # code, handle, action
+_RESET_MESSAGE = struct.Struct("<BI?q")  # code, handle, whether a seed follows, the seed
 _FLOAT = struct.Struct("<d")
 
 _SAFE_GLOBALS = {
@@ -82,15 +91,30 @@ def _packable(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype in _FIELD_OF and value.ndim <= 8
 
 
+_HEADS: dict[tuple[np.dtype[Any], tuple[int, ...]], bytes] = {}
+_SMALL = 4096  # bytes: below this, tobytes() is cheaper than a memoryview of the array
+
+
 def _array_parts(array: np.ndarray) -> list[Any]:
-    """An array's header and its payload; a contiguous array's payload is the array's own memory,
-    copied once, when the message is joined (a vector reply is ~100 KB: copies add up)."""
+    """An array's header and its payload. A small payload is copied out (cheaper than a view);
+    a large contiguous one is the array's own memory, copied once, when the message is joined
+    (a vector reply is ~100 KB: copies add up)."""
+    head = _HEADS.get((array.dtype, array.shape))
+    if head is None:
+        head = _array_head(array)
+    if array.nbytes < _SMALL or not array.flags.c_contiguous:
+        return [head, array.tobytes()]
+    return [head, array.data]
+
+
+def _array_head(array: np.ndarray) -> bytes:
     field = _FIELD_OF.get(array.dtype)
     if field is None or array.ndim > 8:
         raise TypeError(f"arrays on the wire must be numeric with at most 8 dimensions, got {array.dtype}")
-    ndim = array.ndim
-    payload = array.data if array.flags.c_contiguous else array.tobytes()
-    return [field + _NDIM[ndim] + _SHAPES[ndim].pack(*array.shape), payload]
+    head = field + _NDIM[array.ndim] + _SHAPES[array.ndim].pack(*array.shape)
+    if len(_HEADS) < 4096:  # an env's arrays have few shapes; never grow without bound
+        _HEADS[(array.dtype, array.shape)] = head
+    return head
 
 
 def _pack_array(array: np.ndarray) -> bytes:
@@ -131,20 +155,30 @@ def _entry_parts(info: dict[str, Any], parts: list[Any], nested: bool) -> bool:
     Appends to ``parts``; False (parts then unusable) when ``info`` has no compact form."""
     if len(info) > 255:
         return False
-    parts += [b"\x01", _NDIM[len(info)] if len(info) < len(_NDIM) else bytes((len(info),))]
+    parts.append(_COUNTS[len(info)])
     for key, value in info.items():
-        name = _NAMES.get(key) if type(key) is str else None
-        if name is None:
-            if type(key) is not str or len(key.encode()) >= 256:
-                return False
-            name = bytes((len(key.encode()),)) + key.encode()
-            if len(_NAMES) < 4096:  # an env's info keys are few; never grow without bound
-                _NAMES[key] = name
-        if _packable(value):
-            parts.append(b"\x00" + name)
-            parts += _array_parts(value)
+        if isinstance(value, np.ndarray):
+            name = _ARRAY_NAMES.get(key)
+            if name is None:
+                name = _name_field(_ARRAY_NAMES, b"\x00", key)
+                if name is None:
+                    return False
+            head = _HEADS.get((value.dtype, value.shape))
+            if head is None:
+                if value.dtype not in _FIELD_OF or value.ndim > 8:
+                    return False
+                head = _array_head(value)
+            if value.nbytes < _SMALL or not value.flags.c_contiguous:
+                parts += (name, head, value.tobytes())
+            else:
+                parts += (name, head, value.data)
         elif nested and type(value) is dict and value:
-            parts.append(b"\x01" + name)
+            name = _DICT_NAMES.get(key)
+            if name is None:
+                name = _name_field(_DICT_NAMES, b"\x01", key)
+                if name is None:
+                    return False
+            parts.append(name)
             if not _entry_parts(value, parts, nested=False):
                 return False
         else:
@@ -152,7 +186,16 @@ def _entry_parts(info: dict[str, Any], parts: list[Any], nested: bool) -> bool:
     return True
 
 
-def _unpack_info(data: bytes | bytearray, offset: int) -> dict[str, Any]:
+def _name_field(cache: dict[Any, bytes | None], kind: bytes, key: Any) -> bytes | None:
+    """An entry's kind byte, name length and name; None for a name with no compact form."""
+    encoded = key.encode() if type(key) is str else b""
+    field = kind + bytes((len(encoded),)) + encoded if 0 < len(encoded) < 256 else None
+    if len(cache) < 4096:  # an env's info keys are few; never grow without bound
+        cache[key] = field
+    return field
+
+
+def _unpack_info(data: bytearray, offset: int) -> dict[str, Any]:
     if offset >= len(data):
         return {}
     if data[offset] == 0:
@@ -160,17 +203,33 @@ def _unpack_info(data: bytes | bytearray, offset: int) -> dict[str, Any]:
     return _unpack_entries(data, offset)[0]
 
 
-def _unpack_entries(data: bytes | bytearray, offset: int) -> tuple[dict[str, Any], int]:
+def _unpack_entries(data: bytearray, offset: int) -> tuple[dict[str, Any], int]:
     info: dict[str, Any] = {}
     position = offset + 2
     for _ in range(data[offset + 1]):
         kind, size = data[position], data[position + 1]
-        key = data[position + 2 : position + 2 + size].decode()
+        position += 2
+        key = _KEY_OF.get(bytes(data[position : position + size]))
+        if key is None:
+            key = data[position : position + size].decode()
+            if len(_KEY_OF) < 4096:
+                _KEY_OF[key.encode()] = key
         if kind == 0:
-            info[key], position = _unpack_array(data, position + 2 + size)
+            info[key], position = _view_array(data, position + size)
         else:
-            info[key], position = _unpack_entries(data, position + 2 + size)
+            info[key], position = _unpack_entries(data, position + size)
     return info, position
+
+
+_KEY_OF: dict[bytes, str] = {}  # info keys by their bytes, decoded once
+
+
+def _view_array(data: bytearray, offset: int) -> tuple[np.ndarray, int]:
+    """Worker side: :func:`_unpack_array` without its checks, for the harness's own messages."""
+    field, ndim = _ARRAY_HEAD.unpack_from(data, offset)
+    start = offset + 5 + 8 * ndim
+    array = np.ndarray(_SHAPES[ndim].unpack_from(data, offset + 5), _DTYPE_OF[field], data, start)
+    return array, start + array.nbytes
 
 
 def _pack_value(value: Any) -> bytes | None:
@@ -184,33 +243,38 @@ def _pack_value(value: Any) -> bytes | None:
 
 def encode(message: tuple[Any, ...]) -> bytes:
     kind = message[0]
-    if kind == "step" and len(message) == 3:
-        packed = _pack_value(message[2])
-        if packed is not None:
-            code = _STEP_INT if type(message[2]) is int else _STEP_ARRAY
-            return bytes((code,)) + _HANDLE.pack(message[1]) + packed
-    elif kind == "action" and len(message) == 2:
+    size = len(message)
+    if kind == "ok":
+        if size == 6 and type(message[2]) is float and _packable(message[1]):
+            # A single env's step answer: (ok, obs, reward, terminated, truncated, info)
+            head = _STEP_REPLY_HEAD.pack(_STEP_REPLY, message[2], bool(message[3]), bool(message[4]))
+            return b"".join([head, *_array_parts(message[1]), *_info_parts(message[5])])
+        if size == 6 and all(_packable(part) for part in message[1:5]) and isinstance(message[5], dict):
+            # A vector env's step answer: (ok, observations, rewards, terminations, truncations, infos)
+            parts = [_VECTOR_REPLY_CODE]
+            for array in message[1:5]:
+                parts += _array_parts(array)
+            parts += _info_parts(message[5])
+            return b"".join(parts)
+        if size == 3 and _packable(message[1]) and isinstance(message[2], dict):
+            # A reset's answer, one env's or a vector env's: (ok, observation(s), info)
+            return b"".join([_RESET_REPLY_CODE, *_array_parts(message[1]), *_info_parts(message[2])])
+    elif kind == "step" and size == 3:
+        if type(message[2]) is int and -(2**63) <= message[2] < 2**63:
+            return _STEP_INT_MESSAGE.pack(_STEP_INT, message[1], message[2])
+        if _packable(message[2]):
+            return b"".join([_STEP_ARRAY_CODE, _HANDLE.pack(message[1]), *_array_parts(message[2])])
+    elif kind == "reset" and size == 3 and (message[2] is None or type(message[2]) is int):
+        seed = message[2]
+        if seed is None:
+            return _RESET_MESSAGE.pack(_RESET, message[1], False, 0)
+        if -(2**63) <= seed < 2**63:
+            return _RESET_MESSAGE.pack(_RESET, message[1], True, seed)
+    elif kind == "action" and size == 2:
         packed = _pack_value(message[1])
         if packed is not None:
             return bytes((_ACTION_INT if type(message[1]) is int else _ACTION_ARRAY,)) + packed
-    elif kind == "ok" and len(message) == 6 and type(message[2]) is float:
-        # A single env's step answer: (ok, obs, reward, terminated, truncated, info)
-        if _packable(message[1]):
-            head = _STEP_REPLY_CODE + _REPLY.pack(message[2], bool(message[3]), bool(message[4]))
-            return b"".join([head, *_array_parts(message[1]), *_info_parts(message[5])])
-    elif (
-        kind == "ok"
-        and len(message) == 6
-        and all(_packable(part) for part in message[1:5])
-        and isinstance(message[5], dict)
-    ):
-        # A vector env's step answer: (ok, observations, rewards, terminations, truncations, infos)
-        parts = [_VECTOR_REPLY_CODE]
-        for array in message[1:5]:
-            parts += _array_parts(array)
-        parts += _info_parts(message[5])
-        return b"".join(parts)
-    elif kind == "act" and len(message) == 5 and _packable(message[2]) and type(message[4]) is float:
+    elif kind == "act" and size == 5 and _packable(message[2]) and type(message[4]) is float:
         # (act, new_episode, observation, info, previous reward)
         head = bytes((_ACT, bool(message[1]))) + _FLOAT.pack(message[4])
         return b"".join([head, *_array_parts(message[2]), *_info_parts(message[3])])
@@ -220,27 +284,32 @@ def encode(message: tuple[Any, ...]) -> bytes:
 def decode_trusted(data: bytes | bytearray) -> tuple[Any, ...]:
     """Worker side: messages from the harness. Arrays come back writable, as an env's would."""
     code = data[0]
-    if code != _PICKLE and not isinstance(data, bytearray):
+    if code == _PICKLE:
+        message = pickle.loads(data[1:])
+        assert isinstance(message, tuple)
+        return message
+    if not isinstance(data, bytearray):
         data = bytearray(data)  # one copy, so the arrays (views) are writable
     if code == _STEP_REPLY:
         reward, terminated, truncated = _REPLY.unpack_from(data, 1)
-        obs, end = _unpack_array(data, 1 + _REPLY.size)
+        obs, end = _view_array(data, 1 + _REPLY.size)
         info = _unpack_info(data, end)
         return ("ok", obs, reward, terminated, truncated, info)
     if code == _VECTOR_REPLY:
         parts, end = [], 1
         for _ in range(4):
-            part, end = _unpack_array(data, end)
+            part, end = _view_array(data, end)
             parts.append(part)
         return ("ok", *parts, _unpack_info(data, end))
+    if code == _RESET_REPLY:
+        obs, end = _view_array(data, 1)
+        return ("ok", obs, _unpack_info(data, end))
     if code == _ACT:
         (reward,) = _FLOAT.unpack_from(data, 2)
-        obs, end = _unpack_array(data, 2 + _FLOAT.size)
+        obs, end = _view_array(data, 2 + _FLOAT.size)
         info = _unpack_info(data, end)
         return ("act", bool(data[1]), obs, info, reward)
-    message = pickle.loads(data[1:])
-    assert isinstance(message, tuple)
-    return message
+    raise ValueError(f"unknown message code {code}")
 
 
 def decode_untrusted(data: bytes) -> tuple[Any, ...]:
@@ -249,10 +318,15 @@ def decode_untrusted(data: bytes) -> tuple[Any, ...]:
         raise ProtocolError("worker sent an empty message")
     code = data[0]
     try:
-        if code in (_STEP_INT, _STEP_ARRAY):
+        if code == _STEP_INT:
+            _, handle, action = _STEP_INT_MESSAGE.unpack(data)
+            return ("step", handle, action)
+        if code == _STEP_ARRAY:
             (handle,) = _HANDLE.unpack_from(data, 1)
-            value = _INT.unpack_from(data, 5)[0] if code == _STEP_INT else _unpack_array(data, 5)[0]
-            return ("step", handle, value)
+            return ("step", handle, _unpack_array(data, 5)[0])
+        if code == _RESET:
+            _, handle, seeded, seed = _RESET_MESSAGE.unpack(data)
+            return ("reset", handle, seed if seeded else None)
         if code in (_ACTION_INT, _ACTION_ARRAY):
             return ("action", _INT.unpack_from(data, 1)[0] if code == _ACTION_INT else _unpack_array(data, 1)[0])
         if code != _PICKLE:

@@ -91,3 +91,30 @@ def test_malformed_worker_arrays_are_protocol_errors(mutate) -> None:
     data = wire.encode(("action", np.arange(4, dtype=np.int64)))
     with pytest.raises(wire.ProtocolError):
         wire.decode_untrusted(mutate(data))
+
+
+@settings(max_examples=100, deadline=None)
+@given(obs=arrays, info=infos, n=st.integers(1, 4))
+def test_reset_replies_round_trip_compactly_for_one_env_and_for_a_vector_env(obs, info, n) -> None:
+    single = ("ok", obs, info)
+    encoded = wire.encode(single)
+    assert encoded[0] == wire._RESET_REPLY  # not pickled: a reset costs a few µs, not ~15
+    assert same(wire.decode_trusted(encoded), single)
+    vector = ("ok", np.stack([obs] * n), info)
+    assert same(wire.decode_trusted(wire.encode(vector)), vector)
+
+
+@pytest.mark.parametrize("seed", [None, 0, -1, 2**63 - 1, -(2**63), 2**64, "not a seed"])
+def test_reset_requests_decode_on_the_harness_side_as_sent(seed) -> None:
+    data = wire.encode(("reset", 3, seed))
+    compact = seed is None or (type(seed) is int and -(2**63) <= seed < 2**63)
+    assert (data[0] != wire._PICKLE) == compact
+    assert wire.decode_untrusted(data) == ("reset", 3, seed)
+
+
+@pytest.mark.parametrize("message", [("step", 1, 2), ("reset", 1, 5), ("reset", 1, None)])
+def test_truncated_or_padded_compact_requests_are_protocol_errors(message) -> None:
+    data = wire.encode(message)
+    for bad in (data[:-1], data + b"\x00"):
+        with pytest.raises(wire.ProtocolError):
+            wire.decode_untrusted(bad)
