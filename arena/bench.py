@@ -6,7 +6,10 @@ Machines here are noisy, so every figure is a ratio of two measurements taken ba
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import games
-from arena.runner import Limits, Runner, TrialJob
+from arena.runner import Limits, Runner, TrialJob, portable_numerics_env
 from arena.submission import BASELINES, baseline_folders, load_submission
 from arena.suites import load_suite
 
@@ -119,6 +122,46 @@ def _raw_vector_steps_per_second(variant: str, steps: int, copies: int) -> float
     rate = done / (time.perf_counter() - started)
     env.close()
     return rate
+
+
+_SB3_RAW = """
+import sys, time
+import torch
+torch.set_num_threads(int(sys.argv[2]))
+from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
+import games
+def learn(steps):
+    model = PPO("MlpPolicy", games.make("cartpole"), n_steps=512, batch_size=64, n_epochs=2, seed=0, device="cpu")
+    model.set_logger(Logger(None, []))  # SB3's default makes an empty folder in /tmp per run
+    started = time.perf_counter()
+    model.learn(steps)
+    return steps / (time.perf_counter() - started)
+learn(512)  # as the bench warms its agent worker up first
+print(learn(int(sys.argv[1])))
+"""
+
+
+def _sb3_raw_frames_per_second(steps: int, limits: Limits) -> float:
+    """SB3 PPO on the raw env, without the harness, in a fresh process that computes as an agent
+    worker does: the same torch threads and the same kernel pin. The pin alone moves the figure:
+    fresh processes here ran 2.3-2.5k frames/s with it and 2.1-2.3k without, so the old
+    in-process reference (unpinned) flattered the ratio."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(limits.threads), MKL_NUM_THREADS=str(limits.threads))
+    for key in portable_numerics_env():
+        env.pop(key, None)
+    if limits.portable_numerics:
+        env.update(portable_numerics_env())
+    done = subprocess.run(
+        [sys.executable, "-c", _SB3_RAW, str(steps), str(limits.threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench: SB3 on the raw env failed: {done.stderr.strip().splitlines()[-1:]}")
+    return float(done.stdout.split()[-1])
 
 
 def _proxy_steps_per_second(runner: Runner, submission: Any, variant: str, steps: int) -> tuple[float, float]:
@@ -228,15 +271,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[F
             sb3_steps = 2048 if quick else 8192
 
             def sb3_raw() -> float:
-                from stable_baselines3 import PPO
-                from stable_baselines3.common.logger import Logger
-
-                env = games.make("cartpole")
-                model = PPO("MlpPolicy", env, n_steps=512, batch_size=64, n_epochs=2, seed=0, device="cpu")
-                model.set_logger(Logger(None, []))  # SB3's default makes an empty folder in /tmp per run
-                started = time.perf_counter()
-                model.learn(sb3_steps)
-                return sb3_steps / (time.perf_counter() - started)
+                return _sb3_raw_frames_per_second(sb3_steps, runner.limits)
 
             _proxy_steps_per_second(runner, learner, "cartpole", 512)  # import torch/SB3 in the worker once
             ratio, ours, raw = _median_ratio(through(learner, "cartpole", sb3_steps), sb3_raw, repeats)
@@ -322,7 +357,8 @@ def describe_cost_model() -> str:
         proxy ratios: env steps/s through the harness ÷ the same env stepped in this process
           (64 copies: Gymnasium's SyncVectorEnv; the detail gives the ratio to a bare loop too).
         trial_startup_s: from a trial's start to the agent's first env request, worker reused.
-        sb3_ratio: SB3 PPO frames/s learning through the proxy ÷ on the raw env (1 torch thread each).
+        sb3_ratio: SB3 PPO frames/s learning through the proxy ÷ on the raw env in a fresh process
+          with the agent workers' torch threads and kernels.
         parallel_efficiency: smoke wall time at 1 worker ÷ at 2, the baselines as arena demo runs them,
           cold; _random and _ppo: one baseline's smoke trials on warm workers (the random agent's
           trials are all hand-overs between its two processes, ppo-scratch's compute)."""
