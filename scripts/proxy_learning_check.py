@@ -11,9 +11,9 @@ DQN keeps a constant learning rate and, run twice as long, can collapse late in 
     nice -n 10 .venv/bin/python scripts/proxy_learning_check.py --algos ppo --seeds 0 1 2
     nice -n 10 .venv/bin/python scripts/proxy_learning_check.py --algos dqn --seeds 0 1 2 --raw
 
-``--raw`` also runs each agent in this process on the real env (no proxy, no worker) with the
-same seed and evaluates it on the same number of greedy episodes: the proxy hurts learning only
-if the two columns differ by more than seeds do.
+``--raw`` also runs each trial in this process (``arena.check.trial_in_process``: no worker, no
+lane, no wire codec; the same seeded episodes, the same evaluation, the same AVX2 kernels): its
+return must equal the harness's exactly, so a seed that fails fails for the learner, not the proxy.
 
 Exit status 0 when every run through the proxy reached its target.
 """
@@ -22,58 +22,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-import arena
-import games
-from arena.runner import Runner, TrialJob
+from arena.check import trial_in_process
+from arena.runner import Limits, Runner, TrialJob, portable_numerics_env
 from arena.submission import load_submission
 from arena.suites import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"ppo": ("ppo-scratch", 475.0, 100_000), "dqn": ("dqn-scratch", 400.0, 50_000)}  # name, target, zoo budget
-
-
-def raw_return(submission: Any, variant: str, seed: int, budget: int, episodes: int) -> float:
-    """The submission's agent adapted in this process on the real env, then evaluated as the
-    harness evaluates (``reset()`` per episode, the previous reward in ``info``)."""
-    module, _, name = submission.entry.partition(":")
-    sys.modules.pop(module, None)  # every submission's module may be called ``agent``
-    sys.path.insert(0, str(submission.path))
-    try:
-        agent_class = getattr(importlib.import_module(module), name)
-    finally:
-        sys.path.pop(0)
-    env = games.make(variant)
-    spec = arena.AgentSpec(env.observation_space, env.action_space, variant, seed, budget_steps=budget)
-    agent = agent_class(spec)
-    copies = int(getattr(agent, "num_envs", 1))
-    if copies == 1:
-        agent.adapt(env)
-    else:  # the vector env the harness would give it: copies of the variant, autoreset in the same step
-        vector = games.make_vector(variant, copies)
-        agent.adapt(vector)
-        vector.close()
-    returns = []
-    reward: float | None = None
-    for episode in range(episodes):
-        obs, info = env.reset(seed=10_000 + episode)
-        agent.reset()
-        total, done = 0.0, False
-        while not done:
-            seen = info if reward is None else {**info, "reward": reward}
-            obs, step_reward, terminated, truncated, info = env.step(agent.act(obs, seen))
-            reward = float(step_reward)
-            total += reward
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
 
 
 def main() -> int:
@@ -84,14 +46,22 @@ def main() -> int:
     parser.add_argument("--adapt-seconds", type=float, default=600.0)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--variant", default="cartpole")
-    parser.add_argument("--raw", action="store_true", help="also learn on the real env in this process")
+    parser.add_argument("--raw", action="store_true", help="also run each trial in this process, without the harness")
     args = parser.parse_args()
+    limits = Limits()
+    if args.raw:  # this process must compute as the agent workers do, before torch is imported
+        os.environ.update(OMP_NUM_THREADS=str(limits.threads), MKL_NUM_THREADS=str(limits.threads))
+        if limits.portable_numerics:
+            os.environ.update(portable_numerics_env())
+        import torch
+
+        torch.set_num_threads(limits.threads)
 
     suite = load_suite("smoke")
     suite = dataclasses.replace(
         suite, eval_episodes=args.eval_episodes, eval_seconds=max(120.0, args.eval_episodes * 10.0)
     )
-    runner = Runner()
+    runner = Runner(limits)
     passed = True
     header = ("baseline", "variant", "seed", "status", "return", "min", "steps", "adapt_s")
     print("{:12s} {:10s} {:>4s} {:8s} {:>8s} {:>6s} {:>7s} {:>8s}  target".format(*header))
@@ -121,10 +91,12 @@ def main() -> int:
                     print(outcome.error, file=sys.stderr)
                 if args.raw:
                     started = time.monotonic()
-                    raw = raw_return(submission, args.variant, seed, budget, args.eval_episodes)
+                    returns = trial_in_process(job)
+                    raw = float(np.mean(returns))
+                    same = "the same returns" if returns == outcome.episode_returns else "OTHER RETURNS"
                     print(
                         f"{name + ' raw':12s} {args.variant:10s} {seed:4d} {'ok':8s} {raw:8.1f} {'':6s} {budget:7d} "
-                        f"{'':8s}  (no proxy; wall {time.monotonic() - started:.0f}s)",
+                        f"{'':8s}  (in-process: {same}; wall {time.monotonic() - started:.0f}s)",
                         flush=True,
                     )
     finally:
