@@ -163,15 +163,10 @@ def _entry_parts(info: dict[str, Any], parts: list[Any], nested: bool) -> bool:
                 name = _name_field(_ARRAY_NAMES, b"\x00", key)
                 if name is None:
                     return False
-            head = _HEADS.get((value.dtype, value.shape))
-            if head is None:
-                if value.dtype not in _FIELD_OF or value.ndim > 8:
-                    return False
-                head = _array_head(value)
-            if value.nbytes < _SMALL or not value.flags.c_contiguous:
-                parts += (name, head, value.tobytes())
-            else:
-                parts += (name, head, value.data)
+            try:
+                parts += (name, *_array_parts(value))
+            except TypeError:  # not a numeric array: no compact form
+                return False
         elif nested and type(value) is dict and value:
             name = _DICT_NAMES.get(key)
             if name is None:
