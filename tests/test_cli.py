@@ -143,9 +143,12 @@ def test_bench_quick_reports_every_figure_as_json() -> None:
         "trial_startup_s",
         "sb3_ratio",
         "parallel_efficiency",
+        "parallel_job_time",
         "parallel_efficiency_random",
         "parallel_efficiency_ppo",
     }
     for figure in figures.values():
         assert figure["value"] > 0 and figure["value"] == figure["value"], figure  # positive, not NaN
     assert figures["proxy_ratio_64"]["target"] == ">= 0.8" and figures["parallel_efficiency_ppo"]["met"] is None
+    bound = float(figures["parallel_job_time"]["detail"].rsplit("= ", 1)[1])
+    assert figures["parallel_efficiency"]["value"] <= bound + 0.01  # wall time at 2 holds at least the jobs' time / 2
