@@ -205,7 +205,8 @@ class Figure:
         return self.value >= bound if op == ">=" else self.value <= bound
 
 
-def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[Figure]:
+def run_bench(quick: bool = False, log: Callable[[str], None] = print, workers: int = 2) -> list[Figure]:
+    """``workers``: the parallel figures compare 1 worker with this many (the target is for 2)."""
     import torch
 
     torch.set_num_threads(1)  # the same as each agent worker gets
@@ -280,15 +281,21 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print) -> list[F
             runner.close()
 
     baselines = ["random"] if quick else None  # --quick shows the path works; the figure needs them all
-    log(f"smoke suite, {'one baseline' if quick else 'all baselines'} as arena demo runs them: 1 worker vs 2 workers")
-    figures.extend(_parallel_efficiency_smoke(baselines))
+    versus = f"1 worker vs {workers} workers"
+    log(f"smoke suite, {'one baseline' if quick else 'all baselines'} as arena demo runs them: {versus}")
+    figures.extend(_parallel_efficiency_smoke(baselines, workers))
     # The random agent's trials are all hand-overs between two processes: one worker's pair
     # already keeps both of these 2 cores busy. A learner's trials compute.
-    log("smoke suite, random agent, warm workers: 1 worker vs 2 workers")
-    figures.append(_parallel_efficiency_warm(repeats, "random", "parallel_efficiency_random"))
-    log("smoke suite, ppo-scratch, warm workers: 1 worker vs 2 workers")
-    figures.append(_parallel_efficiency_warm(repeats, "ppo-scratch", "parallel_efficiency_ppo"))
+    log(f"smoke suite, random agent, warm workers: {versus}")
+    figures.append(_parallel_efficiency_warm(repeats, "random", "random", workers))
+    log(f"smoke suite, ppo-scratch, warm workers: {versus}")
+    figures.append(_parallel_efficiency_warm(repeats, "ppo-scratch", "ppo", workers))
     return figures
+
+
+def _parallel_name(name: str, workers: int) -> str:
+    """Figures at 2 workers keep their plain names (the target is for 2); others say their count."""
+    return name if workers == 2 else f"{name}_{workers}"
 
 
 def _parallel_efficiency_smoke(names: list[str] | None, workers: int = 2) -> list[Figure]:
@@ -319,27 +326,27 @@ def _parallel_efficiency_smoke(names: list[str] | None, workers: int = 2) -> lis
             job_seconds[count] = sum(row["wall_seconds"] or 0.0 for row in [*store.trials(), *store.meta_trains()])
             trials = summary.ran
             store.close()
-    suffix = "" if workers == 2 else f"_{workers}"
+    efficiency, job_time = _parallel_name("parallel_efficiency", workers), _parallel_name("parallel_job_time", workers)
     growth = job_seconds[workers] / job_seconds[1]
     return [
         Figure(
-            f"parallel_efficiency{suffix}",
+            efficiency,
             wall[1] / wall[workers],
             f"{len(submissions)} baselines, {trials} smoke trials and their meta-training, cold: "
             f"{wall[1]:.1f}s at 1 worker, {wall[workers]:.1f}s at {workers}",
         ),
         Figure(
-            f"parallel_job_time{suffix}",
+            job_time,
             growth,
             f"jobs' own seconds summed: {job_seconds[1]:.1f} at 1 worker, {job_seconds[workers]:.1f} at {workers} "
-            f"({len(usable_cores())} cores); the most parallel_efficiency{suffix} can be is "
+            f"({len(usable_cores())} cores); the most {efficiency} can be is "
             f"{wall[1]:.1f}s / ({job_seconds[workers]:.1f}s / {workers}) = {wall[1] * workers / job_seconds[workers]:.2f}",
         ),
     ]
 
 
-def _parallel_efficiency_warm(repeats: int, agent: str, name: str) -> Figure:
-    """Smoke's trials of one baseline, wall time at 1 worker ÷ at 2, each on an executor whose
+def _parallel_efficiency_warm(repeats: int, agent: str, short: str, workers: int = 2) -> Figure:
+    """Smoke's trials of one baseline, wall time at 1 worker ÷ at ``workers``, each on an executor whose
     runner processes and agent workers are already up (trials stored as a run stores them)."""
     from arena import campaign
     from arena.executors import LocalExecutor
@@ -348,26 +355,30 @@ def _parallel_efficiency_warm(repeats: int, agent: str, name: str) -> Figure:
     submission = load_submission(BASELINES / agent)
     suite = load_suite("smoke")
     jobs = campaign.plan_trials([submission], suite, "dev", None)
-    times: dict[int, list[float]] = {1: [], 2: []}
+    times: dict[int, list[float]] = {1: [], workers: []}
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
-        executors = {workers: LocalExecutor(workers) for workers in (1, 2)}
+        executors = {count: LocalExecutor(count) for count in (1, workers)}
         try:
             for executor in executors.values():
                 list(executor.run(jobs))  # start the runners and their agent workers
             for repeat in range(repeats):
-                for workers, executor in executors.items():
-                    store = Store(Path(tmp) / f"warm-{workers}-{repeat}.db")
+                for count, executor in executors.items():
+                    store = Store(Path(tmp) / f"warm-{count}-{repeat}.db")
                     store.add_submission(submission)
                     started = time.perf_counter()
                     for index, outcome in executor.run(jobs):
                         store.add_trial(campaign.trial_record(jobs[index], outcome))
-                    times[workers].append(time.perf_counter() - started)
+                    times[count].append(time.perf_counter() - started)
                     store.close()
         finally:
             for executor in executors.values():
                 executor.shutdown()
-    one, two = statistics.median(times[1]), statistics.median(times[2])
-    return Figure(name, one / two, f"{agent} on smoke dev, warm: {one:.2f}s at 1 worker, {two:.2f}s at 2")
+    one, many = statistics.median(times[1]), statistics.median(times[workers])
+    return Figure(
+        _parallel_name(f"parallel_efficiency_{short}", workers),
+        one / many,
+        f"{agent} on smoke dev, warm: {one:.2f}s at 1 worker, {many:.2f}s at {workers}",
+    )
 
 
 def describe_cost_model() -> str:

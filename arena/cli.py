@@ -453,12 +453,15 @@ def leaderboard_serve(
 def bench_command(
     fmt: Format = "table",
     quick: Annotated[bool, typer.Option("--quick", help="one repetition, fewer steps (~30 s)")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=2, help="the parallel figures compare 1 worker with this many")
+    ] = 2,
 ) -> None:
     """The harness's own speed figures, as ratios measured back to back in one run."""
     from arena.bench import describe_cost_model, run_bench
 
     _check_format(fmt)
-    figures = run_bench(quick=quick, log=lambda text: err.print(f"[dim]bench: {text}[/dim]"))
+    figures = run_bench(quick=quick, log=lambda text: err.print(f"[dim]bench: {text}[/dim]"), workers=workers)
     if fmt == "json":
         _print_json(
             [{"name": f.name, "value": f.value, "target": f.target, "met": f.met, "detail": f.detail} for f in figures]

@@ -152,3 +152,13 @@ def test_bench_quick_reports_every_figure_as_json() -> None:
     assert figures["proxy_ratio_64"]["target"] == ">= 0.8" and figures["parallel_efficiency_ppo"]["met"] is None
     bound = float(figures["parallel_job_time"]["detail"].rsplit("= ", 1)[1])
     assert figures["parallel_efficiency"]["value"] <= bound + 0.01  # wall time at 2 holds at least the jobs' time / 2
+
+
+def test_bench_parallel_figures_at_another_worker_count() -> None:
+    """``arena bench --workers 3``: the smoke figures compare 1 worker with 3, and say so."""
+    from arena.bench import _parallel_efficiency_smoke
+
+    efficiency, job_time = _parallel_efficiency_smoke(["random"], workers=3)
+    assert (efficiency.name, job_time.name) == ("parallel_efficiency_3", "parallel_job_time_3")
+    assert efficiency.target == "" and "at 3" in efficiency.detail  # the target is for 2 workers
+    assert efficiency.value <= float(job_time.detail.rsplit("= ", 1)[1]) + 0.01
