@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 import games
-from arena.runner import Limits, Runner, TrialJob, portable_numerics_env
+from arena.harness.jobs import TrialJob
+from arena.harness.limits import Limits, portable_numerics_env
+from arena.harness.runner import Runner
 from arena.submission import BASELINES, baseline_folders, load_submission
 from arena.suites import load_suite
 
@@ -137,7 +139,7 @@ def learn(steps):
     started = time.perf_counter()
     model.learn(steps)
     return steps / (time.perf_counter() - started)
-learn(512)  # as the bench warms its agent worker up first
+learn(512)  # as the bench warms its agent process up first
 print(learn(int(sys.argv[1])))
 """
 
@@ -167,7 +169,17 @@ def _sb3_raw_frames_per_second(steps: int, limits: Limits) -> float:
 def _proxy_steps_per_second(runner: Runner, submission: Any, variant: str, steps: int) -> tuple[float, float]:
     """(steps/s through the proxy, startup seconds) for one adaptation of ``steps``."""
     suite = load_suite("smoke")
-    job = TrialJob(submission, suite, "dev", variant, "bench", steps, 600.0, 0, 0)
+    job = TrialJob(
+        submission=submission,
+        suite=suite,
+        split="dev",
+        variant=variant,
+        group="bench",
+        budget=steps,
+        adapt_seconds=600.0,
+        seed=0,
+        split_seed=0,
+    )
     outcome = runner.run_trial(job)
     if outcome.status != "ok":
         raise RuntimeError(f"bench trial failed: {outcome.status}: {outcome.error}")
@@ -209,7 +221,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print, workers: 
     """``workers``: the parallel figures compare 1 worker with this many (the target is for 2)."""
     import torch
 
-    torch.set_num_threads(1)  # the same as each agent worker gets
+    torch.set_num_threads(1)  # the same as each agent process gets
     repeats = 1 if quick else 3
     steps_1 = 20_000 if quick else 60_000
     steps_64 = 64 * (300 if quick else 1000)
@@ -300,7 +312,7 @@ def _parallel_name(name: str, workers: int) -> str:
 
 def _parallel_efficiency_smoke(names: list[str] | None, workers: int = 2) -> list[Figure]:
     """A whole cold run of the baselines on smoke (``names``, or every one, as ``arena demo``
-    runs them): meta-training and trials, runner processes and agent workers started from
+    runs them): meta-training and trials, runner processes and agent processs started from
     nothing, at 1 worker ÷ at ``workers``.
 
     With it, ``parallel_job_time``: the jobs' own seconds summed, at ``workers`` ÷ at 1. A job
@@ -309,7 +321,8 @@ def _parallel_efficiency_smoke(names: list[str] | None, workers: int = 2) -> lis
     where at 1 worker each had a core. Wall time at ``workers`` can be no less than that sum
     over ``workers``, which bounds the efficiency (the detail gives the bound)."""
     from arena import campaign
-    from arena.executors import LocalExecutor, usable_cores
+    from arena.harness.executors import LocalExecutor
+    from arena.harness.executors.dispatch import usable_cores
     from arena.store import Store
 
     submissions = [load_submission(p) for p in baseline_folders() if names is None or p.name in names]
@@ -323,7 +336,9 @@ def _parallel_efficiency_smoke(names: list[str] | None, workers: int = 2) -> lis
             started = time.perf_counter()
             summary = campaign.run(submissions, suite, "dev", store, LocalExecutor(count))
             wall[count] = time.perf_counter() - started
-            job_seconds[count] = sum(row["wall_seconds"] or 0.0 for row in [*store.trials(), *store.meta_trains()])
+            job_seconds[count] = sum(r.wall_seconds or 0.0 for r in store.trials()) + sum(
+                r.wall_seconds or 0.0 for r in store.meta_trains()
+            )
             trials = summary.ran
             store.close()
     efficiency, job_time = _parallel_name("parallel_efficiency", workers), _parallel_name("parallel_job_time", workers)
@@ -347,9 +362,9 @@ def _parallel_efficiency_smoke(names: list[str] | None, workers: int = 2) -> lis
 
 def _parallel_efficiency_warm(repeats: int, agent: str, short: str, workers: int = 2) -> Figure:
     """Smoke's trials of one baseline, wall time at 1 worker ÷ at ``workers``, each on an executor whose
-    runner processes and agent workers are already up (trials stored as a run stores them)."""
+    runner processes and agent processs are already up (trials stored as a run stores them)."""
     from arena import campaign
-    from arena.executors import LocalExecutor
+    from arena.harness.executors import LocalExecutor
     from arena.store import Store
 
     submission = load_submission(BASELINES / agent)
@@ -360,14 +375,14 @@ def _parallel_efficiency_warm(repeats: int, agent: str, short: str, workers: int
         executors = {count: LocalExecutor(count) for count in (1, workers)}
         try:
             for executor in executors.values():
-                list(executor.run(jobs))  # start the runners and their agent workers
+                list(executor.run(jobs))  # start the runners and their agent processs
             for repeat in range(repeats):
                 for count, executor in executors.items():
                     store = Store(Path(tmp) / f"warm-{count}-{repeat}.db")
-                    store.add_submission(submission)
+                    store.add(campaign.submission_record(submission))
                     started = time.perf_counter()
                     for index, outcome in executor.run(jobs):
-                        store.add_trial(campaign.trial_record(jobs[index], outcome))
+                        store.add(campaign.trial_record(jobs[index], outcome))
                     times[count].append(time.perf_counter() - started)
                     store.close()
         finally:
@@ -388,7 +403,7 @@ def describe_cost_model() -> str:
           (64 copies: Gymnasium's SyncVectorEnv; the detail gives the ratio to a bare loop too).
         trial_startup_s: from a trial's start to the agent's first env request, worker reused.
         sb3_ratio: SB3 PPO frames/s learning through the proxy ÷ on the raw env in a fresh process
-          with the agent workers' torch threads and kernels.
+          with the agent processs' torch threads and kernels.
         parallel_efficiency: smoke wall time at 1 worker ÷ at 2, the baselines as arena demo runs them,
           cold. parallel_job_time: the jobs' own seconds summed, at 2 workers ÷ at 1; above 1 where
           each worker's two processes share a core, which bounds parallel_efficiency (see its detail).

@@ -1,5 +1,9 @@
 """A run of submissions on a suite split: plan the trials, skip stored ones, execute, store.
 
+The orchestration above the harness and the store (suite → variants → trials → store): it plans
+:class:`~arena.harness.jobs.TrialJob` s from the suite, hands them to an executor, and turns each
+outcome into a :class:`~arena.records.TrialRecord`.
+
 Meta-training happens once per (submission, suite version, family), when the suite has a
 meta-train budget and the agent defines ``meta_train``; its checkpoint is loaded before every
 trial of that family, and those trials start as soon as it has ended. Each finished trial is committed on its own, so an interrupted run resumes
@@ -15,13 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import arena
 import games
-from arena import devices
-from arena.executors import Executor, JobFeed
-from arena.runner import MetaTrainJob, Outcome, TrialJob
+from arena.harness import devices
+from arena.harness.executors import Executor, JobFeed
+from arena.harness.jobs import MetaTrainJob, Outcome, TrialJob
+from arena.records import MetaTrainRecord, Status, SubmissionRecord, TrialRecord
 from arena.store import Store
 from arena.submission import Submission
 from arena.suites import Suite
@@ -39,7 +43,8 @@ class RunSummary:
     interrupted: bool = False
 
 
-def split_secret(suite: Suite, split: str, test_seed: int | None) -> int:
+def split_seed(suite: Suite, split: str, test_seed: int | None) -> int:
+    """The seed a split's variants and env seeds derive from: public for dev, secret for test."""
     if split == "dev":
         return suite.dev_seed
     if split == "test":
@@ -58,12 +63,22 @@ def plan_trials(
     submissions: Sequence[Submission], suite: Suite, split: str, test_seed: int | None = None
 ) -> list[TrialJob]:
     """Every trial of the split, submissions interleaved so that each advances at the same pace."""
-    secret = split_secret(suite, split, test_seed)
+    seed_of_split = split_seed(suite, split, test_seed)
     per_submission = []
     for submission in submissions:
         jobs = [
-            TrialJob(submission, suite, split, tv.variant.id, tv.group, budget, seconds, seed, secret)
-            for tv in suite.variants(split, None if split == "dev" else secret)  # type: ignore[arg-type]
+            TrialJob(
+                submission=submission,
+                suite=suite,
+                split=split,
+                variant=tv.variant.id,
+                group=tv.group,
+                budget=budget,
+                adapt_seconds=seconds,
+                seed=seed,
+                split_seed=seed_of_split,
+            )
+            for tv in suite.variants(split, None if split == "dev" else seed_of_split)  # type: ignore[arg-type]
             for budget, seconds in zip(suite.budgets, suite.adapt_seconds, strict=True)
             for seed in range(suite.seeds)
         ]
@@ -76,31 +91,45 @@ def plan_trials(
     ]
 
 
-def trial_record(job: TrialJob, outcome: Outcome) -> dict[str, Any]:
-    return {
-        "submission_hash": job.submission.hash,
-        "suite": job.suite.name,
-        "suite_version": job.suite.version,
-        "split": job.split,
-        "variant": job.variant,
-        "budget": job.budget,
-        "seed": job.seed,
-        "submission": job.submission.name,
-        "submission_version": job.submission.version,
-        "family": job.family,
-        "variant_group": job.group,
-        "status": outcome.status,
-        "eval_return": outcome.eval_return,
-        "normalized_score": job.suite.normalized(
-            games.parse_variant(job.variant), outcome.eval_return if outcome.status == "ok" else None
+def trial_record(job: TrialJob, outcome: Outcome) -> TrialRecord:
+    return TrialRecord(
+        submission_hash=job.submission.hash,
+        suite=job.suite.name,
+        suite_version=job.suite.version,
+        split=job.split,
+        variant=job.variant,
+        budget=job.budget,
+        seed=job.seed,
+        submission=job.submission.name,
+        submission_version=job.submission.version,
+        family=job.family,
+        variant_group=job.group,
+        status=outcome.status,
+        eval_return=outcome.eval_return,
+        normalized_score=job.suite.normalized(
+            games.parse_variant(job.variant), outcome.eval_return if outcome.status == Status.OK else None
         ),
-        "episode_returns": outcome.episode_returns,
-        "steps_used": outcome.steps_used,
-        "wall_seconds": outcome.wall_seconds,
-        "adapt_seconds": outcome.adapt_seconds,
-        "error": outcome.error,
-        "arena_version": arena.__version__,
-    }
+        episode_returns=tuple(outcome.episode_returns),
+        steps_used=outcome.steps_used,
+        wall_seconds=outcome.wall_seconds,
+        adapt_seconds=outcome.adapt_seconds,
+        error=outcome.error,
+        arena_version=arena.__version__,
+    )
+
+
+def submission_record(submission: Submission) -> SubmissionRecord:
+    return SubmissionRecord(
+        hash=submission.hash,
+        name=submission.name,
+        version=submission.version,
+        authors=tuple(submission.authors),
+        entry=submission.entry,
+        description=submission.description,
+        license=submission.license,
+        url=submission.url,
+        path=str(submission.path),
+    )
 
 
 Progress = Callable[[str, int, int, Counter[str]], None]
@@ -119,10 +148,10 @@ def run(
     started = time.monotonic()
     summary = RunSummary()
     for submission in submissions:
-        store.add_submission(submission)
+        store.add(submission_record(submission))
     jobs = plan_trials(submissions, suite, split, test_seed)
     summary.planned = len(jobs)
-    done = store.done_keys(suite.name, suite.version, split, {s.hash for s in submissions})
+    done = store.trial_keys(suite.name, suite.version, split, {s.hash for s in submissions})
     todo = [job for job in jobs if job.key not in done]
     summary.already_stored = len(jobs) - len(todo)
     if not todo:
@@ -144,7 +173,7 @@ def run(
                 waiting[key].append(job)
             else:
                 record = store.meta_train(job.submission.hash, suite.name, suite.version, job.family)
-                feed.add(_with_checkpoint(job, record["checkpoint"] if record and record["status"] == "ok" else None))
+                feed.add(_with_checkpoint(job, record.checkpoint if record and record.status == Status.OK else None))
         meta_left = len(meta_jobs)
         if not meta_left:
             feed.close()
@@ -160,8 +189,8 @@ def run(
                 meta_left -= 1
                 meta_counts[outcome.status] += 1
                 for trial in waiting.pop((finished.submission.hash, finished.family)):
-                    if outcome.status in ("ok", "skipped"):
-                        feed.add(_with_checkpoint(trial, finished.checkpoint if outcome.status == "ok" else None))
+                    if outcome.status in (Status.OK, Status.SKIPPED):
+                        feed.add(_with_checkpoint(trial, finished.checkpoint if outcome.status == Status.OK else None))
                     else:
                         _record_failed_meta(store, summary, trial, (outcome.status, outcome.error or ""))
                 if not meta_left:
@@ -169,7 +198,7 @@ def run(
                 if progress:
                     progress("meta-training", len(meta_jobs) - meta_left, len(meta_jobs), meta_counts)
             else:
-                store.add_trial(trial_record(finished, outcome))
+                store.add(trial_record(finished, outcome))
                 summary.statuses[outcome.status] += 1
                 summary.ran += 1
             if progress:
@@ -185,7 +214,7 @@ def run(
 def _record_failed_meta(store: Store, summary: RunSummary, job: TrialJob, failure: tuple[str, str]) -> None:
     """A trial whose meta-training failed is recorded at that failure's status, not run."""
     status, error = failure
-    store.add_trial(trial_record(job, Outcome(status=status, error=f"{FAILED_META}: {error}")))
+    store.add(trial_record(job, Outcome(status=Status(status), error=f"{FAILED_META}: {error}")))
     summary.statuses[status] += 1
     summary.ran += 1
 
@@ -205,32 +234,33 @@ def plan_meta_training(
         return jobs, failed
     for (_, family), submission in pairs:
         record = store.meta_train(submission.hash, suite.name, suite.version, family)
-        if record is not None and (record["status"] != "ok" or Path(record["checkpoint"]).is_dir()):
-            if record["status"] not in ("ok", "skipped"):
-                failed[(submission.hash, family)] = (record["status"], record["error"] or "")
+        if record is not None and (record.status != Status.OK or Path(record.checkpoint or "").is_dir()):
+            if record.status not in (Status.OK, Status.SKIPPED):
+                failed[(submission.hash, family)] = (record.status, record.error or "")
             continue
         directory = checkpoint_dir(store, submission, suite, family)
         shutil.rmtree(directory, ignore_errors=True)  # a half-written checkpoint from a killed run
         directory.mkdir(parents=True)
         device = devices.assign(submission.device == "auto", len(jobs), devices.gpu_count())
-        jobs.append(MetaTrainJob(submission, suite, family, str(directory), device))
+        jobs.append(
+            MetaTrainJob(submission=submission, suite=suite, family=family, checkpoint=str(directory), device=device)
+        )
     return jobs, failed
 
 
 def store_meta_outcome(store: Store, job: MetaTrainJob, outcome: Outcome) -> None:
-    store.add_meta_train(
-        {
-            "submission_hash": job.submission.hash,
-            "suite": job.suite.name,
-            "suite_version": job.suite.version,
-            "family": job.family,
-            "status": outcome.status,
-            "steps_used": outcome.steps_used,
-            "wall_seconds": outcome.wall_seconds,
-            "error": outcome.error,
-            "checkpoint": job.checkpoint if outcome.status == "ok" else None,
-        }
+    record = MetaTrainRecord(
+        submission_hash=job.submission.hash,
+        suite=job.suite.name,
+        suite_version=job.suite.version,
+        family=job.family,
+        status=outcome.status,
+        steps_used=outcome.steps_used,
+        wall_seconds=outcome.wall_seconds,
+        error=outcome.error,
+        checkpoint=job.checkpoint if outcome.status == Status.OK else None,
     )
+    store.add(record, replace=True)  # a rerun after a failed checkpoint folder replaces the record
 
 
 def meta_train_missing(
@@ -251,7 +281,7 @@ def meta_train_missing(
     for n, (index, outcome) in enumerate(executor.run(jobs), start=1):
         job = jobs[index]
         store_meta_outcome(store, job, outcome)
-        if outcome.status not in ("ok", "skipped"):
+        if outcome.status not in (Status.OK, Status.SKIPPED):
             failed[(job.submission.hash, job.family)] = (outcome.status, outcome.error or "")
         counts[outcome.status] += 1
         if progress:

@@ -1,7 +1,7 @@
 """Scoring: from stored trial records to aggregate statistics with honest uncertainty.
 
 Stage 5 of the pipeline (suite → variants → trials → store → scoring → site). It knows only the
-store's trial records (plain dicts) and does no I/O.
+trial records the store keeps (:class:`arena.records.TrialRecord`) and does no I/O.
 
 The statistics follow Agarwal et al., "Deep RL at the Edge of the Statistical Precipice" (2021),
 the method of the ``rliable`` library:
@@ -42,9 +42,9 @@ import numpy as np
 import scipy.stats
 from numpy.typing import ArrayLike, NDArray
 
-from arena.store import STATUSES
+from arena.records import TRIAL_STATUSES, Status, TrialRecord
 
-Record = Mapping[str, Any]
+Record = TrialRecord
 Strata = Sequence[NDArray[np.float64]]
 # A vectorised statistic of stratified data: one array per stratum, resamples on the leading axes,
 # runs on the last; returns one value per resample.
@@ -280,16 +280,16 @@ def aggregate(
 
 def score_of(record: Record) -> float:
     """A trial's normalized score; a failed trial without one is at the random floor, 0."""
-    value = record.get("normalized_score")
-    if record.get("status", "ok") != "ok" or value is None or not math.isfinite(float(value)):
+    value = record.normalized_score
+    if record.status != Status.OK or value is None or not math.isfinite(float(value)):
         return 0.0
     return float(value)
 
 
 def status_counts(records: Iterable[Record]) -> dict[str, int]:
     """Trials per status, every known status listed (in harness order), unknown ones after."""
-    counts = Counter(str(r.get("status")) for r in records)
-    out = {status: counts.pop(status, 0) for status in STATUSES}
+    counts = Counter(str(r.status) for r in records)
+    out = {str(status): counts.pop(status, 0) for status in TRIAL_STATUSES}
     out.update(sorted(counts.items()))
     return out
 
@@ -297,7 +297,7 @@ def status_counts(records: Iterable[Record]) -> dict[str, int]:
 def _by_family(records: Iterable[Record]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = defaultdict(list)
     for record in records:
-        out[str(record["family"])].append(score_of(record))
+        out[record.family].append(score_of(record))
     return dict(sorted(out.items()))
 
 
@@ -413,7 +413,7 @@ def _score_entry(
     first = records[0]
     per_budget: dict[int, list[Record]] = defaultdict(list)
     for record in records:
-        per_budget[int(record["budget"])].append(record)
+        per_budget[record.budget].append(record)
     scores: dict[int, BudgetScore] = {}
     runs: dict[int, dict[str, list[float]]] = {}
     for budget in budgets:
@@ -425,7 +425,7 @@ def _score_entry(
         variants: dict[str, list[float]] = defaultdict(list)
         for row in rows:
             groups[_group(row)].append(row)
-            variants[str(row["variant"])].append(score_of(row))
+            variants[row.variant].append(score_of(row))
         scores[budget] = BudgetScore(
             budget=budget,
             overall=aggregate(runs[budget], **boot),
@@ -435,7 +435,7 @@ def _score_entry(
                 f: {
                     g: aggregate({f: v}, **boot)
                     for g in _ordered_groups(groups)
-                    if (v := [score_of(r) for r in groups[g] if r["family"] == f])
+                    if (v := [score_of(r) for r in groups[g] if r.family == f])
                 }
                 for f in runs[budget]
             },
@@ -443,11 +443,11 @@ def _score_entry(
             statuses=status_counts(rows),
             profile=tuple(float(p) for p in performance_profile([score_of(r) for r in rows], taus)),
         )
-    families = sorted({str(r["family"]) for r in records})
+    families = sorted({r.family for r in records})
     entry = Entry(
-        submission=str(first["submission"]),
-        version=str(first.get("submission_version") or ""),
-        hash=str(first["submission_hash"]),
+        submission=first.submission,
+        version=first.submission_version or "",
+        hash=first.submission_hash,
         rank=0,
         budgets=scores,
         area=_area(_curve(scores, budgets, None)),
@@ -455,17 +455,15 @@ def _score_entry(
         statuses=status_counts(records),
         n_trials=len(records),
         failures=tuple(
-            Failure(str(r["status"]), str(r.get("error") or ""), str(r["variant"]), int(r["budget"]), int(r["seed"]))
-            for r in records
-            if r.get("status") != "ok"
+            Failure(str(r.status), r.error or "", r.variant, r.budget, r.seed) for r in records if r.status != Status.OK
         ),
-        arena_versions=tuple(sorted({str(r["arena_version"]) for r in records if r.get("arena_version")})),
+        arena_versions=tuple(sorted({r.arena_version for r in records if r.arena_version})),
     )
     return entry, runs
 
 
 def _group(record: Record) -> str:
-    return str(record.get("variant_group") or "")
+    return record.variant_group or ""
 
 
 def _ordered_groups(groups: Iterable[str]) -> list[str]:
@@ -489,15 +487,15 @@ def score_board(
     """
     if not records:
         raise ValueError("a board needs at least one trial record")
-    keys = {(r["suite"], int(r["suite_version"]), r["split"]) for r in records}
+    keys = {(r.suite, r.suite_version, r.split) for r in records}
     if len(keys) != 1:
         raise ValueError(f"records of several boards given: {sorted(keys)}")
     suite, version, split = keys.pop()
     boot: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
-    budgets = tuple(sorted({int(r["budget"]) for r in records}))
+    budgets = tuple(sorted({r.budget for r in records}))
     by_hash: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        by_hash[str(record["submission_hash"])].append(record)
+        by_hash[record.submission_hash].append(record)
     scored = {h: _score_entry(rows, budgets, taus, **boot) for h, rows in by_hash.items()}
     ranked = sorted((entry for entry, _ in scored.values()), key=lambda e: _rank_key(e, budgets[-1]))
     entries: list[Entry] = []
@@ -519,15 +517,13 @@ def score_board(
         suite_version=version,
         split=str(split),
         budgets=budgets,
-        families=tuple(sorted({str(r["family"]) for r in records})),
+        families=tuple(sorted({r.family for r in records})),
         groups=tuple(_ordered_groups(_group(r) for r in records)),
         entries=tuple(entries),
         taus=tuple(float(t) for t in taus),
         improvement=improvement,
-        finished_at=max((str(r.get("finished_at") or "") for r in records), default=""),
-        variants={
-            str(r["variant"]): (str(r["family"]), _group(r)) for r in sorted(records, key=lambda r: str(r["variant"]))
-        },
+        finished_at=max((r.finished_at or "" for r in records), default=""),
+        variants={r.variant: (r.family, _group(r)) for r in sorted(records, key=lambda r: r.variant)},
     )
 
 
@@ -547,7 +543,7 @@ def score(
     version first, then the test, dev and train splits."""
     groups: dict[tuple[str, int, str], list[Record]] = defaultdict(list)
     for record in records:
-        groups[(str(record["suite"]), int(record["suite_version"]), str(record["split"]))].append(record)
+        groups[(record.suite, record.suite_version, record.split)].append(record)
     order = sorted(groups, key=lambda k: (k[0], -k[1], SPLIT_ORDER.get(k[2], 9), k[2]))
     return [
         score_board(

@@ -1,14 +1,20 @@
-"""The results store: one SQLite file (WAL mode), written one committed trial at a time.
+"""The results store: one SQLite file (WAL mode), written one committed record at a time.
 
-Trials are keyed by (submission hash, suite, suite version, split, variant, budget, seed) and
-inserted with ``INSERT OR IGNORE``: a rerun, a resumed run or a second concurrent ``arena run``
-never duplicates or overwrites a stored trial. A killed run loses only the trials in flight.
+Stage 4 of the pipeline (… → trials → store → scoring → site). It keeps the records of
+:mod:`arena.records`: trials, meta-training jobs, ladder matches and submissions' manifests, each
+in its table, keyed by the record's ``KEY``. Every write goes through :meth:`Store.add`, one
+transaction per record, with ``INSERT OR IGNORE`` for results: a rerun, a resumed run or a second
+concurrent ``arena run`` never duplicates or overwrites a stored trial, and a killed run loses
+only the records in flight.
+
+The schema has a version (``PRAGMA user_version``). A file of an older version is migrated in
+place, in one transaction, the first time a newer MetaArena opens it (:data:`MIGRATIONS`): a new
+column or a new key part is a migration, never a refusal. A file of a newer version is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -18,62 +24,43 @@ from typing import Any
 import sqlite_utils
 
 from arena.errors import ArenaError
+from arena.records import (
+    MatchRecord,
+    MetaTrainRecord,
+    R,
+    Record,
+    SubmissionRecord,
+    TrialRecord,
+    columns,
+    from_row,
+    to_row,
+)
 
-STATUSES = ("ok", "error", "timeout", "invalid_action", "oom")  # how a trial can end
-TRIAL_KEY = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed")
-TRIAL_COLUMNS: dict[str, type] = {
-    "submission_hash": str,
-    "suite": str,
-    "suite_version": int,
-    "split": str,
-    "variant": str,
-    "budget": int,
-    "seed": int,
-    "submission": str,
-    "submission_version": str,
-    "family": str,
-    "variant_group": str,
-    "status": str,
-    "eval_return": float,
-    "normalized_score": float,
-    "episode_returns": str,  # JSON list
-    "steps_used": int,
-    "wall_seconds": float,
-    "adapt_seconds": float,
-    "error": str,
-    "arena_version": str,
-    "finished_at": str,
-}
-META_KEY = ("submission_hash", "suite", "suite_version", "family")
-META_COLUMNS: dict[str, type] = {
-    "submission_hash": str,
-    "suite": str,
-    "suite_version": int,
-    "family": str,
-    "status": str,
-    "steps_used": int,
-    "wall_seconds": float,
-    "error": str,
-    "checkpoint": str,
-    "finished_at": str,
-}
-SUBMISSION_COLUMNS: dict[str, type] = {
-    "hash": str,
-    "name": str,
-    "version": str,
-    "authors": str,  # JSON list
-    "entry": str,
-    "description": str,
-    "license": str,
-    "url": str,
-    "path": str,
-    "first_seen": str,
-}
+TABLES: tuple[type[Record], ...] = (TrialRecord, MetaTrainRecord, MatchRecord, SubmissionRecord)
+# Columns the trials table has had in every schema version: what makes a file ours.
+_IDENTITY_COLUMNS = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed", "status")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _create_tables(db: sqlite_utils.Database) -> None:
+    for record in TABLES:
+        key = record.KEY if len(record.KEY) > 1 else record.KEY[0]
+        db.conn.execute(db.create_table_sql(record.TABLE, columns(record), pk=key, if_not_exists=True))
+
+
+def _migrate_0_to_1(db: sqlite_utils.Database) -> None:
+    """Files written before the schema had a version: the same tables, the ladder's ``matches``
+    created on first use. Nothing to change but to create what is missing."""
+    _create_tables(db)
+
+
+# MIGRATIONS[n] takes a file of schema version n to n + 1, inside the caller's transaction.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_0_to_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Store:
@@ -99,85 +86,79 @@ class Store:
             raise ArenaError(f"{self.path} is not a usable MetaArena database: {exc}") from None
 
     def _ensure_schema(self) -> None:
-        """Create the tables in a new file, in one immediate transaction (runs may start together);
-        refuse a file that holds someone else's tables, before writing anything to it."""
+        """Create the tables in a new file, or migrate an older one, in one immediate transaction
+        (runs may start together); refuse a file that holds someone else's tables, or a newer
+        schema, before writing anything to it."""
         conn = self.db.conn
         _when_unlocked(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             _refuse_foreign(conn, self.path)  # again, inside the transaction: another process may have been first
-            for name, columns, pk in (
-                ("trials", TRIAL_COLUMNS, TRIAL_KEY),
-                ("meta_trains", META_COLUMNS, META_KEY),
-                ("submissions", SUBMISSION_COLUMNS, "hash"),
-            ):
-                conn.execute(self.db.create_table_sql(name, columns, pk=pk, if_not_exists=True))
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ArenaError(
+                    f"{self.path} has schema version {version}, newer than this MetaArena's {SCHEMA_VERSION}; "
+                    "upgrade MetaArena to read it (the file is untouched)"
+                )
+            fresh = "trials" not in set(self.db.table_names())
+            if fresh:
+                _create_tables(self.db)
+            else:
+                for migrate in MIGRATIONS[version:]:
+                    migrate(self.db)
+            if version != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.conn.execute("PRAGMA user_version").fetchone()[0])
+
     def close(self) -> None:
         self.db.conn.close()
 
-    def _write(self, table: str, record: dict[str, Any], pk: Any, *, replace: bool = False) -> bool:
+    # -- the one write path --------------------------------------------------------------------
+
+    def add(self, record: Record, *, replace: bool = False) -> bool:
+        """Store one record in its table, in one transaction; False when its key was already
+        stored (nothing changes) unless ``replace``."""
+        row = to_row(record)
+        if "finished_at" in row and not row["finished_at"]:
+            row["finished_at"] = now()
+        if isinstance(record, SubmissionRecord) and not row["first_seen"]:
+            row["first_seen"] = now()
+        key = record.KEY if len(record.KEY) > 1 else record.KEY[0]
         try:
             before = self.db.conn.total_changes
             with self.db.conn:  # one transaction per record: all of it or nothing
-                self.db[table].insert(record, pk=pk, ignore=not replace, replace=replace)  # type: ignore[union-attr]
+                self.db[record.TABLE].insert(row, pk=key, ignore=not replace, replace=replace)  # type: ignore[union-attr]
             return self.db.conn.total_changes > before
         except sqlite3.OperationalError as exc:
             raise ArenaError(f"cannot write to {self.path}: {exc} (stored results are intact)") from None
 
-    # -- submissions ---------------------------------------------------------------------------
+    # -- reads ---------------------------------------------------------------------------------
 
-    def add_submission(self, submission: Any) -> None:
-        self._write(
-            "submissions",
-            {
-                "hash": submission.hash,
-                "name": submission.name,
-                "version": submission.version,
-                "authors": json.dumps(list(submission.authors)),
-                "entry": submission.entry,
-                "description": submission.description,
-                "license": submission.license,
-                "url": submission.url,
-                "path": str(submission.path),
-                "first_seen": now(),
-            },
-            "hash",
-        )
+    def _records(self, record: type[R], where: str = "", args: Iterable[Any] = (), order: str = "") -> list[R]:
+        sql = f"SELECT * FROM {record.TABLE}" + (f" WHERE {where}" if where else "")
+        if order:
+            sql += f" ORDER BY {order}"
+        return [from_row(record, row) for row in self.rows(sql, list(args))]
 
-    def submissions(self) -> list[dict[str, Any]]:
-        rows = list(self.db["submissions"].rows)
-        for row in rows:
-            row["authors"] = json.loads(row["authors"] or "[]")
-        return rows
+    def rows(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
+        """A query's rows as dicts; read errors are one line."""
+        try:
+            cursor = self.db.execute(sql, args)
+        except sqlite3.DatabaseError as exc:
+            raise ArenaError(f"cannot read {self.path}: {exc}") from None
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    # -- trials --------------------------------------------------------------------------------
+    def submissions(self) -> list[SubmissionRecord]:
+        return self._records(SubmissionRecord)
 
-    def add_trial(self, record: dict[str, Any]) -> bool:
-        """Store one finished trial; False when that key was already stored (nothing changes)."""
-        record = dict(record)
-        record["episode_returns"] = json.dumps(record.get("episode_returns") or [])
-        record.setdefault("finished_at", now())
-        return self._write("trials", record, TRIAL_KEY)
-
-    def done_keys(
-        self, suite: str, suite_version: int, split: str, submission_hashes: Iterable[str]
-    ) -> set[tuple[Any, ...]]:
-        hashes = list(submission_hashes)
-        if not hashes:
-            return set()
-        marks = ",".join("?" for _ in hashes)
-        rows = self.db.execute(
-            f"SELECT {', '.join(TRIAL_KEY)} FROM trials WHERE suite = ? AND suite_version = ? AND split = ? "
-            f"AND submission_hash IN ({marks})",
-            [suite, suite_version, split, *hashes],
-        ).fetchall()
-        return {tuple(row) for row in rows}
-
-    def trials(self, suite: str | None = None, split: str | None = None) -> list[dict[str, Any]]:
+    def trials(self, suite: str | None = None, split: str | None = None) -> list[TrialRecord]:
         where, args = [], []
         if suite is not None:
             where.append("suite = ?")
@@ -185,40 +166,59 @@ class Store:
         if split is not None:
             where.append("split = ?")
             args.append(split)
-        sql = "SELECT * FROM trials" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY submission, suite, split, family, variant, budget, seed"
-        return self.rows(sql, args, json_lists=("episode_returns",))
+        order = "submission, suite, split, family, variant, budget, seed"
+        return self._records(TrialRecord, " AND ".join(where), args, order)
 
-    def rows(self, sql: str, args: list[Any], json_lists: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """A query's rows as dicts, the named JSON-list columns decoded; read errors are one line."""
-        try:
-            cursor = self.db.execute(sql, args)
-        except sqlite3.DatabaseError as exc:
-            raise ArenaError(f"cannot read {self.path}: {exc}") from None
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        for row in rows:
-            for column in json_lists:
-                row[column] = json.loads(row[column] or "[]")
-        return rows
-
-    # -- meta-training -------------------------------------------------------------------------
-
-    def meta_train(self, submission_hash: str, suite: str, suite_version: int, family: str) -> dict[str, Any] | None:
-        rows = list(
-            self.db["meta_trains"].rows_where(
-                "submission_hash = ? AND suite = ? AND suite_version = ? AND family = ?",
-                [submission_hash, suite, suite_version, family],
-            )
+    def trial_keys(
+        self, suite: str, suite_version: int, split: str, submission_hashes: Iterable[str]
+    ) -> set[tuple[Any, ...]]:
+        """Keys of the stored trials of these submissions on one split of one suite version."""
+        return self._keys(
+            TrialRecord,
+            "suite = ? AND suite_version = ? AND split = ?",
+            [suite, suite_version, split],
+            submission_hashes,
         )
-        return rows[0] if rows else None
 
-    def add_meta_train(self, record: dict[str, Any]) -> None:
-        record = {**record, "finished_at": record.get("finished_at") or now()}
-        self._write("meta_trains", record, META_KEY, replace=True)
+    def meta_train(self, submission_hash: str, suite: str, suite_version: int, family: str) -> MetaTrainRecord | None:
+        found = self._records(
+            MetaTrainRecord,
+            "submission_hash = ? AND suite = ? AND suite_version = ? AND family = ?",
+            [submission_hash, suite, suite_version, family],
+        )
+        return found[0] if found else None
 
-    def meta_trains(self) -> list[dict[str, Any]]:
-        return list(self.db["meta_trains"].rows)
+    def meta_trains(self) -> list[MetaTrainRecord]:
+        return self._records(MetaTrainRecord)
+
+    def matches(self, suite: str | None = None) -> list[MatchRecord]:
+        """Stored ladder matches (of one suite, or all), in key order."""
+        where, args = ("suite = ?", [suite]) if suite is not None else ("", [])
+        return self._records(MatchRecord, where, args, ", ".join(MatchRecord.KEY))
+
+    def match_keys(self, suite: str, suite_version: int, hashes: Iterable[str]) -> set[tuple[Any, ...]]:
+        """Keys of the stored matches between the given submissions."""
+        wanted = sorted(set(hashes))
+        if not wanted:
+            return set()
+        marks = ",".join("?" for _ in wanted)
+        rows = self.db.execute(
+            f"SELECT {', '.join(MatchRecord.KEY)} FROM {MatchRecord.TABLE} WHERE suite = ? AND suite_version = ? "
+            f"AND submission_a_hash IN ({marks}) AND submission_b_hash IN ({marks})",
+            [suite, suite_version, *wanted, *wanted],
+        ).fetchall()
+        return {tuple(row) for row in rows}
+
+    def _keys(self, record: type[Record], where: str, args: list[Any], hashes: Iterable[str]) -> set[tuple[Any, ...]]:
+        wanted = list(hashes)
+        if not wanted:
+            return set()
+        marks = ",".join("?" for _ in wanted)
+        rows = self.db.execute(
+            f"SELECT {', '.join(record.KEY)} FROM {record.TABLE} WHERE {where} AND submission_hash IN ({marks})",
+            [*args, *wanted],
+        ).fetchall()
+        return {tuple(row) for row in rows}
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
@@ -228,8 +228,8 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
         shown = ", ".join(sorted(tables)[:5])
         raise ArenaError(f"{path} holds other tables ({shown}); not a MetaArena database, refusing to touch it")
     if "trials" in tables:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
-        missing = set(TRIAL_COLUMNS) - columns
+        present = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+        missing = set(_IDENTITY_COLUMNS) - present
         if missing:
             raise ArenaError(f"{path}: its 'trials' table lacks {sorted(missing)[:3]}...; not a MetaArena database")
 

@@ -33,35 +33,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils.env_checker import check_env
 
-from games.core import Param, Spec, Variant, get_family, make, parse_variant, random_action
+from games.core import Variant, get_family, make, parse_variant, random_action
 
 __all__ = ["check_family", "sample_variants"]
 
 GROUPS = ("classic", "openspiel", "pettingzoo", "metarl")
-
-
-def _draw(param: Param, how: str, rng: np.random.Generator) -> Any:
-    """A value of ``param``: ``how`` is 'low', 'high' or 'random'."""
-    if param.kind in ("float", "int"):
-        assert param.low is not None and param.high is not None
-        if how == "low":
-            value = param.low
-        elif how == "high":
-            value = param.high
-        elif param.kind == "int":
-            return int(rng.integers(int(param.low), int(param.high) + 1))
-        else:
-            return float(round(rng.uniform(param.low, param.high), 4))
-        return int(value) if param.kind == "int" else float(value)
-    if param.kind == "bool":
-        return {"low": False, "high": True}.get(how, bool(rng.integers(2)))
-    if param.kind == "choice":
-        choices = param.choices
-        return {"low": choices[0], "high": choices[-1]}.get(how, choices[int(rng.integers(len(choices)))])
-    names = list(param.options)
-    name = {"low": names[0], "high": names[-1]}.get(how, names[int(rng.integers(len(names)))])
-    sub = {key: _draw(p, "low", rng) for key, p in param.options[name].items()}
-    return Spec(name, tuple(sorted(sub.items())))
 
 
 def sample_variants(name: str, n_variants: int = 5, seed: int = 0) -> list[Variant]:
@@ -72,7 +48,7 @@ def sample_variants(name: str, n_variants: int = 5, seed: int = 0) -> list[Varia
     if family.example:
         candidates.append(parse_variant(family.example))
     for how in ("low", "high"):
-        candidates.append(Variant.of(name, **{k: _draw(p, how, rng) for k, p in family.params.items()}))
+        candidates.append(Variant.of(name, **{k: p.draw(how, rng) for k, p in family.params.items()}))
     out: list[Variant] = []
     seen: set[str] = set()
     attempts = 0
@@ -81,7 +57,7 @@ def sample_variants(name: str, n_variants: int = 5, seed: int = 0) -> list[Varia
         variant = (
             candidates.pop(0)
             if candidates
-            else Variant.of(name, **{k: _draw(p, "random", rng) for k, p in family.params.items()})
+            else Variant.of(name, **{k: p.draw("random", rng) for k, p in family.params.items()})
         )
         if variant.id not in seen:
             seen.add(variant.id)

@@ -13,10 +13,11 @@ syntax: ``connect_four(columns=6,opponent=mcts(sims=50),rows=5)``. The canonical
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -24,11 +25,17 @@ import numpy as np
 ParamValue = Any  # int | float | bool | str | Spec
 
 __all__ = [
+    "BoolParam",
+    "ChoiceParam",
     "Family",
+    "FloatParam",
+    "IntParam",
     "Param",
     "Spec",
     "SpecError",
+    "SpecParam",
     "Variant",
+    "did_you_mean",
     "families",
     "format_spec",
     "get_family",
@@ -42,6 +49,17 @@ __all__ = [
 
 class SpecError(ValueError):
     """A variant string that does not parse or does not fit its family. The message is one line."""
+
+
+def did_you_mean(word: str, options: Iterable[str], cutoff: float = 0.5) -> str:
+    """The tail of a one-line error about an unknown ``word``: the closest option, or the list.
+
+    Every "unknown X" error of MetaArena ends with this (families, parameters, suites, splits,
+    manifest keys), so a misspelling always gets the same kind of help.
+    """
+    options = sorted(options)
+    match = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
+    return f"; did you mean {match[0]!r}?" if match else f"; valid: {', '.join(options)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,56 +187,188 @@ def parse_spec(text: str) -> Spec:
 # Families and their declared parameters
 # --------------------------------------------------------------------------------------------
 
-Kind = Literal["float", "int", "bool", "choice", "spec"]
+# Each kind of parameter owns its behaviour: checking a value, describing its space, and
+# drawing values (for suites' ranges and the conformance checks). Nothing else looks at kinds.
+
+Draw = Literal["low", "high", "random"]
+
+
+def _label(where: str, key: str) -> str:
+    return f"{where}: parameter {key!r}"
+
+
+class _Kind:
+    """What most kinds share: no numeric range, values written in TOML as themselves."""
+
+    kind: ClassVar[str]
+    numeric: ClassVar[bool] = False
+
+    def between(self, rng: np.random.Generator, low: Any, high: Any) -> Any:
+        raise TypeError(f"a {self.kind} parameter has no range")
+
+    def from_text(self, raw: Any) -> Any:
+        return raw
 
 
 @dataclass(frozen=True)
-class Param:
-    """One declared parameter of a family.
+class IntParam(_Kind):
+    """An integer in ``[low, high]``."""
 
-    ``kind="spec"`` takes a nested game string (an opponent like ``mcts(sims=50)``); ``options``
-    then maps each allowed name to the parameters it takes.
-    """
-
-    kind: Kind
-    default: ParamValue
+    default: int
+    low: int
+    high: int
     doc: str = ""
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[Any, ...] = ()
-    options: Mapping[str, Mapping[str, Param]] = field(default_factory=dict)
+    kind: ClassVar[str] = "int"
+    numeric: ClassVar[bool] = True
+
+    def check(self, where: str, key: str, value: ParamValue) -> int:
+        label = _label(where, key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{label} must be an integer, got {_format_value(value)!r}")
+        if not (self.low <= value <= self.high):
+            raise SpecError(f"{label}={value} is outside its range {self.describe()}")
+        return value
 
     def describe(self) -> str:
-        if self.kind in ("float", "int"):
-            return f"{self.kind} in [{_format_value(self.low)}, {_format_value(self.high)}]"
-        if self.kind == "choice":
-            return "one of " + ", ".join(_format_value(c) for c in self.choices)
-        if self.kind == "spec":
-            return "one of " + ", ".join(
-                format_spec(name, {k: p.default for k, p in sub.items()}) for name, sub in self.options.items()
-            )
-        return self.kind
+        return f"int in [{_format_value(self.low)}, {_format_value(self.high)}]"
+
+    def between(self, rng: np.random.Generator, low: Any, high: Any) -> int:
+        """A uniform draw from a suite's range ``[low, high]`` (both inclusive)."""
+        return int(rng.integers(int(low), int(high) + 1))
+
+    def draw(self, how: Draw, rng: np.random.Generator) -> int:
+        if how == "random":
+            return int(rng.integers(int(self.low), int(self.high) + 1))
+        return int(self.low if how == "low" else self.high)
 
 
-def FloatParam(default: float, low: float, high: float, doc: str = "") -> Param:
-    return Param("float", float(default), doc, float(low), float(high))
+@dataclass(frozen=True)
+class FloatParam(_Kind):
+    """A real number in ``[low, high]``."""
+
+    default: float
+    low: float
+    high: float
+    doc: str = ""
+    kind: ClassVar[str] = "float"
+    numeric: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        for name in ("default", "low", "high"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+    def check(self, where: str, key: str, value: ParamValue) -> float:
+        label = _label(where, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(f"{label} must be a number, got {_format_value(value)!r}")
+        value = float(value)
+        if not (self.low <= value <= self.high):
+            raise SpecError(f"{label}={value!r} is outside its range {self.describe()}")
+        return value
+
+    def describe(self) -> str:
+        return f"float in [{_format_value(self.low)}, {_format_value(self.high)}]"
+
+    def between(self, rng: np.random.Generator, low: Any, high: Any) -> float:
+        # Three decimals keep variant ids readable; clipping keeps rounding inside the range.
+        return float(np.clip(round(float(rng.uniform(low, high)), 3), low, high))
+
+    def draw(self, how: Draw, rng: np.random.Generator) -> float:
+        if how == "random":
+            return float(round(rng.uniform(self.low, self.high), 4))
+        return float(self.low if how == "low" else self.high)
 
 
-def IntParam(default: int, low: int, high: int, doc: str = "") -> Param:
-    return Param("int", int(default), doc, low, high)
+@dataclass(frozen=True)
+class BoolParam(_Kind):
+    default: bool
+    doc: str = ""
+    kind: ClassVar[str] = "bool"
+
+    def check(self, where: str, key: str, value: ParamValue) -> bool:
+        label = _label(where, key)
+        if not isinstance(value, bool):
+            raise SpecError(f"{label} must be true or false, got {_format_value(value)!r}")
+        return value
+
+    def describe(self) -> str:
+        return "bool"
+
+    def draw(self, how: Draw, rng: np.random.Generator) -> bool:
+        return {"low": False, "high": True}.get(how, bool(rng.integers(2)))
 
 
-def BoolParam(default: bool, doc: str = "") -> Param:
-    return Param("bool", default, doc)
+@dataclass(frozen=True)
+class ChoiceParam(_Kind):
+    """One of a few named values."""
+
+    default: Any
+    choices: tuple[Any, ...]
+    doc: str = ""
+    kind: ClassVar[str] = "choice"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "choices", tuple(self.choices))
+
+    def check(self, where: str, key: str, value: ParamValue) -> Any:
+        label = _label(where, key)
+        if value not in self.choices:
+            raise SpecError(f"{label}={_format_value(value)} is not {self.describe()}")
+        return value
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(_format_value(c) for c in self.choices)
+
+    def draw(self, how: Draw, rng: np.random.Generator) -> Any:
+        choices = self.choices
+        return {"low": choices[0], "high": choices[-1]}.get(how, choices[int(rng.integers(len(choices)))])
 
 
-def ChoiceParam(default: Any, choices: tuple[Any, ...], doc: str = "") -> Param:
-    return Param("choice", default, doc, choices=tuple(choices))
+@dataclass(frozen=True)
+class SpecParam(_Kind):
+    """A nested game string (an opponent like ``mcts(sims=50)``): ``options`` maps each allowed
+    name to the parameters it takes. ``default`` may be written as a string; it is stored parsed."""
+
+    default: Spec
+    options: Mapping[str, Mapping[str, Param]]
+    doc: str = ""
+    kind: ClassVar[str] = "spec"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.default, str):
+            object.__setattr__(self, "default", parse_spec(self.default))
+
+    def check(self, where: str, key: str, value: ParamValue) -> Spec:
+        label = _label(where, key)
+        nested = value if isinstance(value, Spec) else Spec(str(value)) if isinstance(value, str) else None
+        if nested is None:
+            raise SpecError(f"{label} must be {self.describe()}, got {_format_value(value)!r}")
+        if nested.name not in self.options:
+            raise SpecError(f"{label}: unknown {key} {nested.name!r}{did_you_mean(nested.name, list(self.options))}")
+        args = _check_args(f"{where}: {key} {nested.name}", self.options[nested.name], nested.kwargs)
+        return Spec(nested.name, tuple(sorted(args.items())))
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(
+            format_spec(name, {k: p.default for k, p in sub.items()}) for name, sub in self.options.items()
+        )
+
+    def draw(self, how: Draw, rng: np.random.Generator) -> Spec:
+        names = list(self.options)
+        name = {"low": names[0], "high": names[-1]}.get(how, names[int(rng.integers(len(names)))])
+        sub = {key: p.draw("low", rng) for key, p in self.options[name].items()}
+        return Spec(name, tuple(sorted(sub.items())))
+
+    def from_text(self, raw: Any) -> Any:
+        """A suite's TOML writes game strings as strings."""
+        return parse_spec(raw) if isinstance(raw, str) else raw
+
+    def full(self, value: Spec) -> Spec:
+        """``value`` with its nested parameters' defaults filled in."""
+        return Spec(value.name, tuple(sorted(_full_args(self.options[value.name], value.kwargs).items())))
 
 
-def SpecParam(default: str, options: Mapping[str, Mapping[str, Param]], doc: str = "") -> Param:
-    """A nested game string. ``default`` is written as a string and stored parsed."""
-    return Param("spec", parse_spec(default), doc, options=options)
+Param = IntParam | FloatParam | BoolParam | ChoiceParam | SpecParam
 
 
 @dataclass(frozen=True)
@@ -243,6 +393,21 @@ class Family:
 
 
 _REGISTRY: dict[str, Family] = {}
+# Families registered on first use: name -> the module whose import registers it. Listing a
+# suite, the results or the site then never imports OpenSpiel or PettingZoo unless a family
+# of theirs is asked for.
+_PROVIDERS: dict[str, str] = {}
+
+
+def provide(module: str, names: Iterable[str]) -> None:
+    """Declare that importing ``module`` registers the families ``names``."""
+    for name in names:
+        _PROVIDERS[name] = module
+
+
+def _load_all() -> None:
+    for module in sorted(set(_PROVIDERS.values())):
+        importlib.import_module(module)
 
 
 def register(family: Family) -> Family:
@@ -255,57 +420,29 @@ def register(family: Family) -> Family:
 
 
 def families() -> dict[str, Family]:
-    """Every registered family, by name."""
+    """Every family, by name (importing every provider module)."""
+    _load_all()
     return dict(sorted(_REGISTRY.items()))
 
 
-def _closest(word: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    return f"; did you mean {match[0]!r}?" if match else f"; valid: {', '.join(sorted(options))}"
+def family_names() -> list[str]:
+    """Every family's name, without importing any family module."""
+    return sorted({*_REGISTRY, *_PROVIDERS})
 
 
 def get_family(name: str) -> Family:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SpecError(f"unknown family {name!r}{_closest(name, list(_REGISTRY))}") from None
+    family = _REGISTRY.get(name)
+    if family is None and name in _PROVIDERS:
+        importlib.import_module(_PROVIDERS[name])
+        family = _REGISTRY.get(name)
+    if family is None:
+        raise SpecError(f"unknown family {name!r}{did_you_mean(name, family_names())}")
+    return family
 
 
 def _check_value(where: str, key: str, param: Param, value: ParamValue) -> ParamValue:
     """Type and range-check one value; return it in canonical type."""
-    label = f"{where}: parameter {key!r}"
-    if param.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"{label} must be a number, got {_format_value(value)!r}")
-        value = float(value)
-        assert param.low is not None and param.high is not None
-        if not (param.low <= value <= param.high):
-            raise SpecError(f"{label}={value!r} is outside its range {param.describe()}")
-        return value
-    if param.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"{label} must be an integer, got {_format_value(value)!r}")
-        assert param.low is not None and param.high is not None
-        if not (param.low <= value <= param.high):
-            raise SpecError(f"{label}={value} is outside its range {param.describe()}")
-        return value
-    if param.kind == "bool":
-        if not isinstance(value, bool):
-            raise SpecError(f"{label} must be true or false, got {_format_value(value)!r}")
-        return value
-    if param.kind == "choice":
-        if value not in param.choices:
-            raise SpecError(f"{label}={_format_value(value)} is not {param.describe()}")
-        return value
-    # spec
-    nested = value if isinstance(value, Spec) else Spec(str(value)) if isinstance(value, str) else None
-    if nested is None:
-        raise SpecError(f"{label} must be {param.describe()}, got {_format_value(value)!r}")
-    if nested.name not in param.options:
-        raise SpecError(f"{label}: unknown {key} {nested.name!r}{_closest(nested.name, list(param.options))}")
-    sub_params = param.options[nested.name]
-    args = _check_args(f"{where}: {key} {nested.name}", sub_params, nested.kwargs)
-    return Spec(nested.name, tuple(sorted(args.items())))
+    return param.check(where, key, value)
 
 
 def _check_args(where: str, params: Mapping[str, Param], given: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
@@ -313,7 +450,7 @@ def _check_args(where: str, params: Mapping[str, Param], given: Mapping[str, Par
     out: dict[str, ParamValue] = {}
     for key, value in given.items():
         if key not in params:
-            raise SpecError(f"{where}: unknown parameter {key!r}{_closest(key, list(params))}")
+            raise SpecError(f"{where}: unknown parameter {key!r}{did_you_mean(key, list(params))}")
         value = _check_value(where, key, params[key], value)
         if value != params[key].default:
             out[key] = value
@@ -325,9 +462,8 @@ def _full_args(params: Mapping[str, Param], given: Mapping[str, ParamValue]) -> 
     out: dict[str, ParamValue] = {}
     for key, param in params.items():
         value = given.get(key, param.default)
-        if param.kind == "spec":
-            sub = param.options[value.name]
-            value = Spec(value.name, tuple(sorted(_full_args(sub, value.kwargs).items())))
+        if isinstance(param, SpecParam):
+            value = param.full(value)
         out[key] = value
     return out
 

@@ -29,8 +29,19 @@ from typing import Any
 import jinja2
 
 import games
-from arena import ladder_store, scoring
+from arena import scoring
 from arena.errors import ArenaError
+from arena.records import (
+    FAILURES,
+    MatchRecord,
+    MetaTrainRecord,
+    Status,
+    SubmissionRecord,
+    TrialRecord,
+    as_plain,
+    fields,
+    to_row,
+)
 from arena.scoring import Aggregate, Board, Entry, Interval
 from arena.store import Store
 from arena.suites import Suite, installed_suite
@@ -40,12 +51,7 @@ from leaderboard.standings import standings_csv, standings_json
 HERE = Path(__file__).parent
 MANIFEST = ".metaarena-site.json"
 STATIC = ("style.css", "sort.js")
-TRIAL_FIELDS = (
-    "submission", "submission_version", "submission_hash", "suite", "suite_version", "split", "variant",
-    "family", "variant_group", "budget", "seed", "status", "eval_return", "normalized_score",
-    "episode_returns", "steps_used", "wall_seconds", "adapt_seconds", "error", "arena_version", "finished_at",
-)  # fmt: skip
-FAILURE_STATUSES = ("error", "timeout", "invalid_action", "oom")
+TRIAL_FIELDS = fields(TrialRecord)
 GROUP_NOTES = {
     "interpolation": "drawn inside the meta-train ranges",
     "extrapolation": "drawn outside them: generalisation",
@@ -71,7 +77,7 @@ def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scorin
     store = Store(db_path, create=False)
     try:
         records, submissions, metas = store.trials(), store.submissions(), store.meta_trains()
-        matches = ladder_store.matches(store)  # ladder hook: cross-play matches, if any
+        matches = store.matches()  # ladder hook: cross-play matches, if any
     finally:
         store.close()
     files = render_site(records, submissions, metas, n_resamples=n_resamples, matches=matches)
@@ -141,19 +147,18 @@ def _write_atomic(path: Path, content: bytes) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def trials_csv(records: Iterable[Mapping[str, Any]]) -> str:
+def trials_csv(records: Iterable[TrialRecord]) -> str:
     """Trial records as CSV, one row per trial (episode returns as a JSON list)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=TRIAL_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=TRIAL_FIELDS, lineterminator="\n")
     writer.writeheader()
-    for record in records:
-        writer.writerow({**record, "episode_returns": json.dumps(record.get("episode_returns") or [])})
+    writer.writerows(to_row(record) for record in records)
     return buffer.getvalue()
 
 
-def trials_json(records: Iterable[Mapping[str, Any]]) -> str:
+def trials_json(records: Iterable[TrialRecord]) -> str:
     """Trial records as a JSON array of objects."""
-    return json.dumps([{k: r.get(k) for k in TRIAL_FIELDS} for r in records], indent=1, allow_nan=False) + "\n"
+    return json.dumps([as_plain(r) for r in records], indent=1, allow_nan=False) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,20 +198,20 @@ def _slug(text: str) -> str:
 
 
 def _submission_views(
-    records: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[str, Any]]
+    records: Sequence[TrialRecord], manifests: Sequence[SubmissionRecord]
 ) -> dict[str, SubmissionView]:
-    by_hash = {m["hash"]: m for m in manifests}
+    by_hash = {m.hash: m for m in manifests}
     seen: dict[str, tuple[str, str]] = {}
     for record in records:
-        seen.setdefault(record["submission_hash"], (record["submission"], record.get("submission_version") or ""))
+        seen.setdefault(record.submission_hash, (record.submission, record.submission_version or ""))
     names = defaultdict(list)
     for h, (name, _) in sorted(seen.items(), key=lambda kv: (kv[1], kv[0])):
         names[name].append(h)
     views: dict[str, SubmissionView] = {}
     for color, (h, (name, version)) in enumerate(sorted(seen.items(), key=lambda kv: (kv[1], kv[0]))):
-        manifest = by_hash.get(h, {})
+        manifest = by_hash.get(h) or SubmissionRecord(hash=h, name=name, version=version)
         slug = _slug(name) if len(names[name]) == 1 else f"{_slug(name)}-{h[:8]}"
-        path = Path(str(manifest.get("path") or ""))
+        path = Path(manifest.path)
         folder = f"{path.parent.name}/{path.name}" if path.parent.name == "submissions" else (path.name or name)
         views[h] = SubmissionView(
             hash=h,
@@ -214,11 +219,11 @@ def _submission_views(
             version=version,
             slug=slug,
             color=color,
-            authors=list(manifest.get("authors") or []),
-            description=str(manifest.get("description") or ""),
-            license=str(manifest.get("license") or ""),
-            url=str(manifest.get("url") or ""),
-            entry=str(manifest.get("entry") or ""),
+            authors=list(manifest.authors),
+            description=manifest.description,
+            license=manifest.license,
+            url=manifest.url,
+            entry=manifest.entry,
             folder=folder,
         )
     return views
@@ -237,20 +242,20 @@ def _expected_runs(board: Board) -> int | None:
     return sum(p.n_interpolation + p.n_extrapolation for p in suite.families) * suite.seeds
 
 
-def _meta_state(rows: Sequence[Mapping[str, Any]], families: Sequence[str]) -> tuple[str, str, str]:
+def _meta_state(rows: Sequence[MetaTrainRecord], families: Sequence[str]) -> tuple[str, str, str]:
     """(label, css class, explanation) of a submission's meta-training on a board."""
-    by_family = {r["family"]: r for r in rows}
+    by_family = {r.family: r for r in rows}
     relevant = [by_family[f] for f in families if f in by_family]
     if not relevant:
         return ("—", "none", "no meta-training recorded (the suite may have no meta-train budget)")
-    failed = [r for r in relevant if r["status"] not in ("ok", "skipped")]
+    failed = [r for r in relevant if r.status not in (Status.OK, Status.SKIPPED)]
     if failed:
-        names = ", ".join(f"{r['family']}: {r['status']}" for r in failed)
+        names = ", ".join(f"{r.family}: {r.status}" for r in failed)
         return ("failed", "bad", f"meta-training failed ({names}); those trials are scored at the floor")
-    ok = [r for r in relevant if r["status"] == "ok"]
+    ok = [r for r in relevant if r.status == Status.OK]
     if ok:
-        steps = sum(int(r["steps_used"] or 0) for r in ok)
-        families_ok = ", ".join(r["family"] for r in ok)
+        steps = sum(int(r.steps_used or 0) for r in ok)
+        families_ok = ", ".join(r.family for r in ok)
         return (
             "verified",
             "good",
@@ -263,12 +268,14 @@ def _status_badges(statuses: Mapping[str, int]) -> list[tuple[str, int, str]]:
     out = []
     for status, count in statuses.items():
         if count or status == "ok":
-            out.append((status, count, "good" if status == "ok" else "bad" if status in ("error", "oom") else "warn"))
+            out.append(
+                (status, count, "good" if status == Status.OK else "bad" if status in ("error", "oom") else "warn")
+            )
     return out
 
 
 def _failures_total(statuses: Mapping[str, int]) -> int:
-    return sum(c for s, c in statuses.items() if s != "ok")
+    return sum(c for s, c in statuses.items() if s in FAILURES)
 
 
 def board_anchor(board: Board) -> str:
@@ -319,7 +326,7 @@ def _shared_range(intervals: Iterable[Interval | None]) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def _board_view(board: Board, subs: Mapping[str, SubmissionView], metas: Sequence[Mapping[str, Any]]) -> BoardView:
+def _board_view(board: Board, subs: Mapping[str, SubmissionView], metas: Sequence[MetaTrainRecord]) -> BoardView:
     headline = board.headline_budget
     low, high = _shared_range(agg.iqm if (agg := e.headline(headline)) else None for e in board.entries)
     per_budget_expected = _expected_runs(board)
@@ -331,9 +338,7 @@ def _board_view(board: Board, subs: Mapping[str, SubmissionView], metas: Sequenc
         meta_rows = [
             m
             for m in metas
-            if m["submission_hash"] == entry.hash
-            and m["suite"] == board.suite
-            and m["suite_version"] == board.suite_version
+            if m.submission_hash == entry.hash and m.suite == board.suite and m.suite_version == board.suite_version
         ]
         rows.append(
             Row(
@@ -407,7 +412,7 @@ def _summary(error: str) -> str:
 
 
 def _submission_section(
-    view: BoardView, entry: Entry, subs: Mapping[str, SubmissionView], metas: Sequence[Mapping[str, Any]]
+    view: BoardView, entry: Entry, subs: Mapping[str, SubmissionView], metas: Sequence[MetaTrainRecord]
 ) -> dict[str, Any]:
     board = view.board
     sub = subs[entry.hash]
@@ -436,11 +441,9 @@ def _submission_section(
         (
             m
             for m in metas
-            if m["submission_hash"] == entry.hash
-            and m["suite"] == board.suite
-            and m["suite_version"] == board.suite_version
+            if m.submission_hash == entry.hash and m.suite == board.suite and m.suite_version == board.suite_version
         ),
-        key=lambda m: m["family"],
+        key=lambda m: m.family,
     )
     return {
         "view": view,
@@ -581,12 +584,12 @@ def _sort_key(value: float | None) -> str:
 
 
 def render_site(
-    records: Sequence[Mapping[str, Any]],
-    submissions: Sequence[Mapping[str, Any]],
-    meta_trains: Sequence[Mapping[str, Any]],
+    records: Sequence[TrialRecord],
+    submissions: Sequence[SubmissionRecord],
+    meta_trains: Sequence[MetaTrainRecord],
     *,
     n_resamples: int = scoring.N_RESAMPLES,
-    matches: Sequence[Mapping[str, Any]] = (),
+    matches: Sequence[MatchRecord] = (),
 ) -> dict[str, bytes]:
     """Every file of the site, by relative path."""
     env = _environment()

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup
 
-from arena import ratings
+from arena.ladder import ratings
+from arena.records import MatchRecord, Status
 from arena.suites import Suite, installed_suite
 from leaderboard.svg import PALETTE, fmt
 
@@ -61,13 +62,11 @@ class LadderView:
         return f"{self.table.suite} v{self.table.suite_version}"
 
 
-def views(matches: Sequence[Mapping[str, Any]], subs: Mapping[str, Any]) -> list[LadderView]:
+def views(matches: Sequence[MatchRecord], subs: Mapping[str, Any]) -> list[LadderView]:
     """One view per (suite, version) with matches; ``subs`` are the builder's submission views by hash."""
     out = []
     for table in ratings.ladder_tables(matches):
-        rows_matches = [
-            m for m in matches if m["suite"] == table.suite and int(m["suite_version"]) == table.suite_version
-        ]
+        rows_matches = [m for m in matches if m.suite == table.suite and int(m.suite_version) == table.suite_version]
         next_color = max((int(s.color) for s in subs.values()), default=-1) + 1
         rows = []
         for standing in table.standings:
@@ -78,7 +77,7 @@ def views(matches: Sequence[Mapping[str, Any]], subs: Mapping[str, Any]) -> list
                 color, href, next_color = next_color, None, next_color + 1
             rows.append(LadderRow(standing, color, href, mass_bar(standing.alpha_mass, color)))
         labels = [r.standing.name for r in rows]
-        family_counts = Counter(m["family"] for m in rows_matches)
+        family_counts = Counter(m.family for m in rows_matches)
         view = LadderView(
             table=table,
             href=ladder_href(table.suite, table.suite_version),
@@ -102,14 +101,14 @@ def views(matches: Sequence[Mapping[str, Any]], subs: Mapping[str, Any]) -> list
     return out
 
 
-def _failures(matches: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+def _failures(matches: Sequence[MatchRecord]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, str], list[MatchRecord]] = defaultdict(list)
     for match in matches:
-        if match["status"] == "ok":
+        if match.status == Status.OK:
             continue
-        side = match.get("failed") or "harness"
-        who = match.get(f"submission_{side}") if side in ("a", "b") else "the harness"
-        groups[(str(who), match["status"], _summary(match.get("error") or ""))].append(match)
+        side = match.failed or "harness"
+        who = getattr(match, f"submission_{side}") if side in ("a", "b") else "the harness"
+        groups[(str(who), match.status, _summary(match.error or ""))].append(match)
     return [
         {
             "who": who,
@@ -117,7 +116,7 @@ def _failures(matches: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "summary": summary,
             "count": len(items),
             "matches": [
-                f"{m['variant']} · {m['submission_a']} (seat {m['seat_a']}) vs {m['submission_b']} · seed {m['seed']}"
+                f"{m.variant} · {m.submission_a} (seat {m.seat_a}) vs {m.submission_b} · seed {m.seed}"
                 for m in items[:30]
             ],
             "more": max(0, len(items) - 30),

@@ -11,7 +11,7 @@ DQN keeps a constant learning rate and, run twice as long, can collapse late in 
     nice -n 10 .venv/bin/python scripts/proxy_learning_check.py --algos ppo --seeds 0 1 2
     nice -n 10 .venv/bin/python scripts/proxy_learning_check.py --algos dqn --seeds 0 1 2 --raw
 
-``--raw`` also runs each trial in this process (``arena.check.trial_in_process``: no worker, no
+``--raw`` also runs each trial in this process (``arena.inprocess.trial_in_process``: no worker, no
 lane, no wire codec; the same seeded episodes, the same evaluation, the same AVX2 kernels): its
 return must equal the harness's exactly, so a seed that fails fails for the learner, not the proxy.
 
@@ -29,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.check import trial_in_process
-from arena.runner import Limits, Runner, TrialJob, portable_numerics_env
+from arena.harness.jobs import TrialJob
+from arena.harness.limits import Limits, portable_numerics_env
+from arena.harness.runner import Runner
+from arena.inprocess import trial_in_process
 from arena.submission import load_submission
 from arena.suites import load_suite
 
@@ -72,8 +74,8 @@ def main() -> int:
             submission = load_submission(ROOT / "submissions" / name)
             for seed in args.seeds:
                 job = TrialJob(
-                    submission, suite, "dev", args.variant, "interpolation",
-                    budget, args.adapt_seconds, seed, suite.dev_seed,
+                    submission=submission, suite=suite, split="dev", variant=args.variant, group="interpolation",
+                    budget=budget, adapt_seconds=args.adapt_seconds, seed=seed, split_seed=suite.dev_seed,
                 )  # fmt: skip
                 started = time.monotonic()
                 outcome = runner.run_trial(job)

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import arena
 from arena import campaign, scoring
-from arena.executors import LocalExecutor
-from arena.runner import cpuinfo, portable_numerics_env
+from arena.harness.executors import LocalExecutor
+from arena.harness.limits import cpuinfo, portable_numerics_env
+from arena.records import as_plain
 from arena.store import Store
 from arena.submission import load_submission
 from arena.suites import load_suite
@@ -45,7 +46,7 @@ def commit() -> str:
 
 def platform_info() -> dict[str, str]:
     """What the numbers depend on beyond the code: the same seeds give other results where the
-    math libraries run other kernels (see ``arena.runner.portable_numerics_env``, which pins
+    math libraries run other kernels (see ``arena.harness.limits.portable_numerics_env``, which pins
     them to AVX2 on x86 CPUs; ``cpu_capability`` is the recorder's own, unpinned)."""
     import numpy
     import torch
@@ -97,7 +98,7 @@ def main() -> None:
                     "statuses": dict(summary.statuses),
                     "reproduce": f".venv/bin/python scripts/record_results.py {suite.name} {folder}",
                     "standings": scoring.standings_rows(boards),
-                    "trials": records,
+                    "trials": [as_plain(r) for r in records],
                 },
                 indent=1,
                 default=str,

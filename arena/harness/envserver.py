@@ -1,0 +1,334 @@
+"""Harness side: the real envs behind an agent's proxies, and the budget that cuts them off.
+
+Every step is counted here. A step is granted only while the steps it costs (one per copy)
+still fit the budget, so ``steps_used`` never exceeds it; the step after which no further step
+fits comes back with ``truncated=True``, and every later request is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import games
+from arena.boundary.protocol import Kind
+from arena.seeding import derive_seed
+
+MAX_LIVE_ENVS = 256  # handles an agent may hold open at once during meta-training
+MAX_LIVE_COPIES = 1024  # env copies over all those handles: each is a real env in the harness
+_OK, _EXHAUSTED, _REFUSED = Kind.OK, Kind.EXHAUSTED, Kind.REFUSED
+_STEP_RESULT, _VECTOR_STEP_RESULT, _RESET_RESULT = Kind.STEP_RESULT, Kind.VECTOR_STEP_RESULT, Kind.RESET_RESULT
+_STEP, _RESET, _OPEN, _SAMPLE, _CLOSE, _STEPS_LEFT = (
+    Kind.STEP, Kind.RESET, Kind.OPEN, Kind.SAMPLE, Kind.CLOSE, Kind.STEPS_LEFT,
+)  # fmt: skip
+
+
+class InvalidAction(Exception):
+    """The agent's action is not in the action space (or is NaN): the trial ends."""
+
+
+def check_action(space: gym.Space[Any], action: Any) -> Any:
+    """Return ``action`` in the space's own type, or raise InvalidAction with the reason."""
+    if type(action) is int and isinstance(space, gym.spaces.Discrete):  # the hot path, checked cheaply
+        if int(space.start) <= action < int(space.start) + int(space.n):
+            return action
+        raise InvalidAction(f"action {action} is outside {space}")
+    try:
+        if isinstance(space, gym.spaces.Discrete):
+            array = np.asarray(action)
+            if array.size != 1 or array.dtype.kind not in "iub":
+                raise InvalidAction(f"expected one integer action, got {_show(action)}")
+            value = int(array.reshape(()))
+            if not space.contains(np.int64(value)):
+                raise InvalidAction(f"action {value} is outside {space}")
+            return value
+        array = np.asarray(action, dtype=space.dtype)
+        if array.shape != space.shape:
+            raise InvalidAction(f"action shape {array.shape} is not {space.shape}")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise InvalidAction(f"action has NaN or infinite entries: {_show(action)}")
+        if not space.contains(array):
+            raise InvalidAction(f"action {_show(action)} is outside {space}")
+        return array
+    except InvalidAction:
+        raise
+    except Exception as exc:  # unconvertible types and the like
+        raise InvalidAction(f"cannot read action {_show(action)}: {exc}") from None
+
+
+def check_actions(space: gym.Space[Any], actions: Any, n: int) -> list[Any]:
+    """A batch of ``n`` actions checked at once; falls back to one by one to name the culprit."""
+    array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+    if array.shape[:1] != (n,):
+        raise InvalidAction(f"a vector env of {n} copies needs {n} actions, got shape {array.shape}")
+    if isinstance(space, gym.spaces.Discrete) and array.ndim == 1 and array.dtype.kind in "iu":
+        low = int(space.start)
+        if low <= int(array.min()) and int(array.max()) < low + int(space.n):
+            return array.tolist()
+    elif isinstance(space, gym.spaces.Box) and array.shape[1:] == space.shape and array.dtype.kind == "f":
+        batch = array.astype(space.dtype, copy=False)
+        if np.isfinite(batch).all() and (batch >= space.low).all() and (batch <= space.high).all():
+            return list(batch)
+    return [check_action(space, a) for a in array]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass
+class Budget:
+    steps: int
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+    used: int = 0
+    spent_reason: str = ""
+    deadline: float = field(init=False)  # checked twice a step: a sum per check adds up
+
+    def __post_init__(self) -> None:
+        self.deadline = self.started + self.seconds
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+class _Copies:
+    """``n`` copies of one variant, harness side."""
+
+    def __init__(self, variant: games.Variant, n: int, vector: bool, seed_base: int):
+        self.variant = variant
+        self.envs = [games.make(variant) for _ in range(n)]
+        self.vector = vector
+        self.seed_base = seed_base
+        self.needs_reset = [True] * n
+        self.resets = 0
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+        # The integer actions a Discrete space admits, as a range a step checks in one comparison.
+        space = self.action_space
+        self.int_actions = (
+            range(int(space.start), int(space.start) + int(space.n)) if isinstance(space, gym.spaces.Discrete) else None
+        )
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class EnvServer:
+    """Answers an agent's env requests against one budget.
+
+    ``variants`` yields the variant for each new env: a single fixed one for adaptation, a stream
+    of train variants for meta-training.
+    """
+
+    def __init__(self, budget: Budget, variants: Iterator[games.Variant], secret: int):
+        self.budget = budget
+        self.variants = variants
+        self.secret = secret
+        self.copies: dict[int, _Copies] = {}
+        self.next_handle = 0
+
+    @property
+    def steps_used(self) -> int:
+        return self.budget.used
+
+    def open(self, num_envs: int) -> tuple[int, _Copies]:
+        if not 1 <= num_envs <= 1024:
+            raise ValueError(f"num_envs must be in [1, 1024], got {num_envs}")
+        if len(self.copies) >= MAX_LIVE_ENVS:
+            raise ValueError(f"more than {MAX_LIVE_ENVS} envs open at once; close() the ones you are done with")
+        live = sum(len(c.envs) for c in self.copies.values())
+        if live + num_envs > MAX_LIVE_COPIES:
+            raise ValueError(f"more than {MAX_LIVE_COPIES} env copies open at once; close() the ones you are done with")
+        handle = self.next_handle
+        self.next_handle += 1
+        copies = _Copies(next(self.variants), num_envs, num_envs > 1, derive_seed(self.secret, "env", handle))
+        self.copies[handle] = copies
+        return handle, copies
+
+    def close(self) -> None:
+        for copies in self.copies.values():
+            copies.close()
+        self.copies.clear()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def handle(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One env request of the agent's (see :mod:`arena.boundary.protocol`); returns the
+        answer. Raises InvalidAction to end the trial."""
+        kind = message[0]
+        if kind == _STEPS_LEFT:
+            return (_OK, max(0, self.budget.steps - self.budget.used))
+        if self._spent():
+            return (_EXHAUSTED, self.budget.spent_reason)
+        try:
+            if kind == _STEP:
+                copies = self.copies.get(message[1])
+                return self._step(copies if copies is not None else self._get(message[1]), message[2])
+            if kind == _RESET:
+                return self._reset(self._get(message[1]), message[2])
+            if kind in (_OPEN, _SAMPLE):
+                handle, copies = self.open(int(message[1]))
+                return (_OK, handle, copies.observation_space, copies.action_space)
+            if kind == _CLOSE:
+                closed = self.copies.pop(int(message[1]), None)
+                if closed is not None:
+                    closed.close()
+                return (_OK,)
+        except InvalidAction:
+            raise
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            return (_REFUSED, f"bad request {kind!r}: {exc}")
+        return (_REFUSED, f"unknown request {kind!r}")
+
+    def _get(self, handle: Any) -> _Copies:
+        copies = self.copies.get(int(handle))
+        if copies is None:
+            raise KeyError(f"env {handle} is closed or was never opened")
+        return copies
+
+    def _spent(self) -> bool:
+        budget = self.budget
+        if not budget.spent_reason:
+            if budget.used >= budget.steps:
+                budget.spent_reason = f"step budget of {budget.steps} spent"
+            elif time.monotonic() >= budget.deadline:
+                budget.spent_reason = f"time budget of {budget.seconds:g}s spent"
+        return bool(budget.spent_reason)
+
+    def _reset(self, copies: _Copies, agent_seed: Any) -> tuple[Any, ...]:
+        copies.resets += 1
+        results = []
+        for i, env in enumerate(copies.envs):
+            # Seeded from a secret: the agent's seed gives it repeatability, not knowledge.
+            if agent_seed is not None:
+                seed: int | None = derive_seed(copies.seed_base, "agent", int(agent_seed), i)
+            elif copies.resets == 1:
+                seed = derive_seed(copies.seed_base, "first", i)
+            else:
+                seed = None
+            results.append(env.reset(seed=seed))
+            copies.needs_reset[i] = False
+        if not copies.vector:
+            obs, info = results[0]
+            return (_RESET_RESULT, obs, info)
+        obs = np.stack([r[0] for r in results])
+        return (_RESET_RESULT, obs, _batch_infos([r[1] for r in results], len(results)))
+
+    def _step(self, copies: _Copies, raw_action: Any) -> tuple[Any, ...]:
+        budget = self.budget
+        n = len(copies.envs)
+        if budget.used + n > budget.steps:
+            budget.spent_reason = f"step budget of {budget.steps} spent"
+            return (_EXHAUSTED, budget.spent_reason)
+        if not copies.vector:
+            # The harness's whole cost per step of one env: keep it to a few attribute reads.
+            if copies.needs_reset[0]:
+                return (_REFUSED, "step() called before reset() (or after the episode ended)")
+            if type(raw_action) is int and copies.int_actions is not None and raw_action in copies.int_actions:
+                action = raw_action
+            else:
+                action = check_action(copies.action_space, raw_action)
+            obs, reward, terminated, truncated, info = copies.envs[0].step(action)
+            budget.used += 1
+            if terminated or truncated:
+                copies.needs_reset[0] = True
+            if budget.used + 1 > budget.steps or time.monotonic() >= budget.deadline:  # _last_grant(1)
+                truncated = True
+            return (_STEP_RESULT, obs, float(reward), bool(terminated), bool(truncated), info)
+
+        if any(copies.needs_reset):
+            return (_REFUSED, "step() called before reset()")
+        checked = check_actions(copies.action_space, raw_action, n)
+        self.budget.used += n
+        last = self._last_grant(n)
+        # One pass over the copies, then whole-batch work: this loop is the harness's own cost
+        # per vector step, so it does nothing per copy beyond what stepping requires.
+        results = [env.step(action) for env, action in zip(copies.envs, checked, strict=True)]
+        observation_row, reward_row, term_row, trunc_row, info_row = zip(*results, strict=True)  # one C-level pass
+        observations, infos = list(observation_row), list(info_row)
+        terms = np.array(term_row, dtype=bool)
+        truncs = np.array(trunc_row, dtype=bool)
+        if last:
+            truncs[:] = True
+        ended = np.flatnonzero(terms | truncs).tolist()
+        final_obs: np.ndarray | None = None
+        final_infos: list[dict[str, Any]] = []
+        if ended:
+            final_obs = np.array([observations[i] for i in ended])
+            for i in ended:
+                final_infos.append(infos[i])
+                observations[i], infos[i] = copies.envs[i].reset()
+        reply_info = _batch_infos(infos, n) if any(infos) else {}
+        if ended:
+            # Gymnasium's SAME_STEP layout, but final_obs travels as the ended copies' rows only
+            # (a few of 64, say); the worker's proxy spreads them into a dense (n, ...) array.
+            done = np.zeros(n, dtype=bool)
+            done[ended] = True
+            reply_info.update(final_obs=final_obs, _final_obs=done)
+            if any(final_infos):
+                reply_info.update(final_info=_batch_infos(final_infos, n, ended), _final_info=done)
+        return (
+            _VECTOR_STEP_RESULT,
+            np.array(observations),  # np.stack's result at half the cost for 64 small arrays
+            np.array(reward_row, dtype=np.float64),
+            terms,
+            truncs,
+            reply_info,
+        )
+
+    def _last_grant(self, n: int) -> bool:
+        """True when no further step of ``n`` copies fits: this one must say truncated."""
+        return self.budget.used + n > self.budget.steps or time.monotonic() >= self.budget.deadline
+
+
+def _batch_infos(infos: list[dict[str, Any]], n: int, rows: list[int] | None = None) -> dict[str, Any]:
+    """Gymnasium's vector info layout: per key, a batch of ``n`` values and a ``_key`` mask of the
+    copies that reported it. ``infos[j]`` belongs to copy ``rows[j]`` (default: copy ``j``).
+    Numeric values become one dense array (zeros where unreported), anything else an object array."""
+    out: dict[str, Any] = {}
+    rows = list(range(len(infos))) if rows is None else rows
+    keys = infos[0].keys() if infos else {}.keys()
+    if len(infos) == n and all(info.keys() == keys for info in infos):
+        everyone = np.ones(n, dtype=bool)
+        for key in keys:  # the common case (action masks from every copy): one stack per key
+            values = [info[key] for info in infos]
+            try:
+                batch = np.array(values)  # stacks like np.stack, at half its cost for small arrays
+            except ValueError:  # ragged values
+                batch = _objects(values, range(n), n)
+            out[key], out["_" + key] = batch, everyone
+        return out
+    for key in dict.fromkeys(k for info in infos for k in info):
+        have = [(row, info[key]) for row, info in zip(rows, infos, strict=True) if key in info]
+        mask = np.zeros(n, dtype=bool)
+        mask[[row for row, _ in have]] = True
+        values = [np.asarray(value) for _, value in have]
+        first = values[0]
+        if first.dtype.kind in "biuf" and all(v.shape == first.shape and v.dtype == first.dtype for v in values):
+            batch = np.zeros((n, *first.shape), dtype=first.dtype)
+            for (row, _), value in zip(have, values, strict=True):
+                batch[row] = value
+        else:
+            batch = _objects([value for _, value in have], [row for row, _ in have], n)
+        out[key], out["_" + key] = batch, mask
+    return out
+
+
+def _objects(values: list[Any], rows: Any, n: int) -> np.ndarray:
+    batch = np.full(n, None, dtype=object)
+    for row, value in zip(rows, values, strict=True):
+        batch[row] = value  # one by one: numpy would otherwise make a 2-D array of equal lists
+    return batch
+
+
+def fixed(variant: games.Variant) -> Iterator[games.Variant]:
+    while True:
+        yield variant

@@ -1,0 +1,81 @@
+"""The units of work a runner takes (a trial, a meta-training job) and what each one yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from arena.records import Status
+from arena.submission import Submission
+from arena.suites import Suite
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialJob:
+    """One (submission, suite, split, variant, budget, seed): the unit of work and of storage."""
+
+    submission: Submission
+    suite: Suite
+    split: str
+    variant: str
+    group: str  # the variant's group in the split: interpolation, extrapolation, train (or ladder)
+    budget: int
+    adapt_seconds: float
+    seed: int
+    split_seed: int  # the seed the split's variants and env seeds derive from: public for dev, secret for test
+    checkpoint: str | None = None
+    device: str = "cpu"
+
+    @property
+    def family(self) -> str:
+        return self.variant.split("(")[0]
+
+    @property
+    def key(self) -> tuple[str, str, int, str, str, int, int]:
+        return (
+            self.submission.hash,
+            self.suite.name,
+            self.suite.version,
+            self.split,
+            self.variant,
+            self.budget,
+            self.seed,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetaTrainJob:
+    """One (submission, suite version, family)'s meta-training, into the folder ``checkpoint``."""
+
+    submission: Submission
+    suite: Suite
+    family: str
+    checkpoint: str
+    device: str = "cpu"
+
+
+Job = TrialJob | MetaTrainJob
+
+
+@dataclass
+class Outcome:
+    """What running a job gave: its status and, for a trial, what it earned."""
+
+    status: Status
+    error: str | None = None
+    eval_return: float | None = None
+    episode_returns: list[float] = field(default_factory=list)
+    steps_used: int = 0
+    wall_seconds: float = 0.0
+    adapt_seconds: float = 0.0
+    startup_seconds: float = 0.0  # from the trial's start to the agent's first message
+    worker_pid: int = 0  # the agent process that ran it: a new one means a cold start
+
+
+class AgentFailure(Exception):
+    """The agent failed (crashed, hung, broke the protocol, acted outside the action space):
+    the job ends with ``status`` and the agent process is replaced."""
+
+    def __init__(self, status: Status, text: str):
+        super().__init__(text)
+        self.status = status
+        self.text = text

@@ -1,0 +1,199 @@
+"""The trial procedure, written once: seeds, adaptation, evaluation; and meta-training's.
+
+Whoever runs a trial runs it through these functions: the runner with a sandboxed
+:class:`~arena.harness.agent_process.AgentProcess`, the ladder (adaptation, then its own
+cross-play evaluation), and the in-process reference run (:mod:`arena.inprocess`), whose
+returns a trial through the harness must equal bit for bit. They differ only in the
+:class:`AgentEndpoint` that carries the commands to the agent.
+
+A trial of (variant, budget, seed) on a split:
+
+1. **Seeds** (:class:`TrialSeeds`): the agent's own seed derives from the trial seed alone; the
+   env seeds derive from the split's seed, the variant and the trial seed, and never reach the
+   agent.
+2. **Adaptation**: the agent is built from its :class:`~arena.api.AgentSpec` (spaces, family,
+   seed, device, budget; never the variant), loads the meta-training checkpoint, and adapts on
+   proxies of an :class:`~arena.harness.envserver.EnvServer` that counts every step against
+   the budget. At budget 0 the agent gets no env and ``adapt`` is not called.
+3. **Evaluation**: the harness resets the real env with secret seeds and asks the agent for
+   every action of ``eval_episodes`` episodes (``act`` also sees what the previous action
+   earned), checking each against the action space. The trial's score is the mean return.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import games
+from arena.api import AgentSpec
+from arena.boundary.protocol import Kind
+from arena.harness.envserver import Budget, EnvServer, InvalidAction, check_action, fixed
+from arena.harness.jobs import AgentFailure, MetaTrainJob, Outcome, TrialJob
+from arena.records import Status
+from arena.seeding import derive_seed
+
+
+class AgentEndpoint(Protocol):
+    """One agent as the procedures drive it: in a sandboxed process, or in this process."""
+
+    def begin_trial(self, spec: AgentSpec, checkpoint: str | None) -> None:
+        """Build the trial's agent (and load the checkpoint); it starts adapting at once."""
+
+    def begin_meta_train(self, spec: AgentSpec) -> None:
+        """Build a fresh agent; it starts meta-training at once."""
+
+    def serve(self, server: EnvServer, until: Kind, deadline: float, phase: str) -> float:
+        """Answer the agent's env requests from ``server`` until it reports ``until``; returns
+        when (monotonic) its first message came. Raises AgentFailure past ``deadline``."""
+
+    def act(self, new_episode: bool, observation: Any, info: dict[str, Any], reward: float, deadline: float) -> Any:
+        """The agent's action (unchecked) for one evaluation step."""
+
+    def end_trial(self) -> None:
+        """The trial is over; the agent is dropped."""
+
+    def finish_meta_train(self, destination: Path) -> None:
+        """Put what the agent saved into the folder ``destination``."""
+
+
+@dataclass(frozen=True)
+class TrialSeeds:
+    """Every seed of one trial. ``env`` is secret: it never reaches the agent."""
+
+    agent: int
+    env: int
+
+    @classmethod
+    def of(cls, split_seed: int, variant: str, seed: int) -> TrialSeeds:
+        return cls(agent=derive_seed("agent", seed) % 2**31, env=derive_seed(split_seed, variant, seed))
+
+    def adaptation(self, budget: int) -> int:
+        """The seed of the env server that serves the adaptation phase."""
+        return derive_seed(self.env, budget, "adapt")
+
+    def episode(self, episode: int) -> int:
+        """The seed of the ``episode``-th evaluation episode's reset."""
+        return derive_seed(self.env, "eval", episode)
+
+
+def answer(server: EnvServer, message: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The env server's answer to one of the agent's env requests; an invalid action, or a
+    family that fails, ends the trial with a status instead of crashing the run."""
+    try:
+        return server.handle(message)
+    except InvalidAction as exc:
+        raise AgentFailure(Status.INVALID_ACTION, str(exc)) from None
+    except Exception as exc:  # a family bug must not crash the run; record it
+        raise AgentFailure(Status.ERROR, f"harness: env failed on {message[0]}: {type(exc).__name__}: {exc}") from None
+
+
+def trial_spec(job: TrialJob, seeds: TrialSeeds, spaces: Any) -> AgentSpec:
+    """What the agent of a trial may know (the endpoint adds its scratch folder)."""
+    return AgentSpec(
+        observation_space=spaces.observation_space,
+        action_space=spaces.action_space,
+        family=job.family,
+        seed=seeds.agent,
+        device=job.device,
+        budget_steps=job.budget,
+        budget_seconds=job.adapt_seconds,
+        adapt_budgets=job.suite.budgets,
+    )
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    first_message: float  # monotonic time of the agent's first message
+    ended: float
+
+
+def adapt(
+    agent: AgentEndpoint,
+    job: TrialJob,
+    variant: games.Variant,
+    seeds: TrialSeeds,
+    spec: AgentSpec,
+    outcome: Outcome,
+    setup_seconds: float,
+) -> Adaptation:
+    """Phase 2: the agent adapts to ``variant`` within the job's budget (steps into ``outcome``)."""
+    agent.begin_trial(spec, job.checkpoint)
+    server = EnvServer(Budget(job.budget, job.adapt_seconds), fixed(variant), seeds.adaptation(job.budget))
+    try:
+        grace = setup_seconds + 0.1 * job.adapt_seconds
+        first = agent.serve(server, until=Kind.ADAPTED, deadline=server.budget.deadline + grace, phase="adaptation")
+        return Adaptation(first, time.monotonic())
+    finally:
+        outcome.steps_used = server.steps_used
+        server.close()
+
+
+def evaluate(agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, seconds: float) -> list[float]:
+    """Phase 3: harness-driven evaluation episodes with seeds the agent never sees."""
+    deadline = time.monotonic() + seconds
+    returns = []
+    reward: Any = 0.0  # paid for the agent's previous action, across episode ends too
+    for episode in range(episodes):
+        obs, info = env.reset(seed=seeds.episode(episode))
+        total, new_episode = 0.0, True
+        while True:
+            raw = agent.act(new_episode, obs, info, float(reward), deadline)
+            try:
+                action = check_action(env.action_space, raw)
+            except InvalidAction as exc:
+                raise AgentFailure(Status.INVALID_ACTION, str(exc)) from None
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            new_episode = False
+            if terminated or truncated:
+                break
+        returns.append(total)
+    return returns
+
+
+def run_trial(agent: AgentEndpoint, job: TrialJob, outcome: Outcome, started: float, setup_seconds: float) -> None:
+    """The whole trial, into ``outcome``; an agent failure raises AgentFailure (what the trial
+    earned so far, its steps, stays in ``outcome``)."""
+    variant = games.parse_variant(job.variant)
+    eval_env = games.make(variant)
+    seeds = TrialSeeds.of(job.split_seed, job.variant, job.seed)
+    adaptation = adapt(agent, job, variant, seeds, trial_spec(job, seeds, eval_env), outcome, setup_seconds)
+    outcome.startup_seconds = round(adaptation.first_message - started, 4)
+    outcome.adapt_seconds = round(adaptation.ended - adaptation.first_message, 4)
+    outcome.episode_returns = evaluate(agent, eval_env, job.suite.eval_episodes, seeds, job.suite.eval_seconds)
+    outcome.eval_return = float(sum(outcome.episode_returns) / len(outcome.episode_returns))
+    agent.end_trial()
+
+
+def run_meta_train(agent: AgentEndpoint, job: MetaTrainJob, outcome: Outcome, setup_seconds: float) -> None:
+    """Meta-training of one (submission, suite version, family) on the suite's train variants,
+    within the suite's meta-train budget; the checkpoint goes into ``job.checkpoint``."""
+    suite = job.suite
+    spaces = games.make(games.Variant.of(job.family))
+    spec = AgentSpec(
+        observation_space=spaces.observation_space,
+        action_space=spaces.action_space,
+        family=job.family,
+        seed=derive_seed("agent", "meta_train") % 2**31,
+        device=job.device,
+        budget_steps=suite.meta_train_steps,
+        budget_seconds=suite.meta_train_seconds,
+        adapt_budgets=suite.budgets,
+    )
+    agent.begin_meta_train(spec)
+    variants = suite.train_sampler(job.family, seed=0)
+    server = EnvServer(
+        Budget(suite.meta_train_steps, suite.meta_train_seconds),
+        variants,
+        derive_seed(suite.id, job.family, "meta_train"),
+    )
+    try:
+        grace = setup_seconds + 0.1 * suite.meta_train_seconds
+        agent.serve(server, until=Kind.META_TRAINED, deadline=server.budget.deadline + grace, phase="meta-training")
+    finally:
+        outcome.steps_used = server.steps_used
+        server.close()
+    agent.finish_meta_train(Path(job.checkpoint))

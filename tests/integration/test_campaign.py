@@ -1,0 +1,106 @@
+"""Planning and driving a run: fair interleaving, devices, Ctrl-C keeps finished trials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from arena.campaign import plan_trials
+from arena.harness import devices
+from arena.submission import load_submission
+from arena.suites import load_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_several_submissions_are_interleaved_fairly(write_submission, tiny_suite) -> None:
+    a = load_submission(write_submission("a", "import arena\nclass Agent(arena.Agent):\n    pass\n"))
+    b = load_submission(write_submission("b", "import arena\nclass Agent(arena.Agent):\n    pass\n"))
+    jobs = plan_trials([a, b], load_suite(str(tiny_suite)), "dev")
+    names = [job.submission.name for job in jobs]
+    assert len(names) == 16
+    assert names[:4] == ["a", "b", "a", "b"]
+    # Every prefix of the plan has advanced both submissions by the same number of trials (±1).
+    for n in range(1, len(names) + 1):
+        assert abs(names[:n].count("a") - names[:n].count("b")) <= 1
+
+
+def test_devices_round_robin_only_for_agents_that_ask() -> None:
+    assert [devices.assign(True, i, 2) for i in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert devices.assign(False, 3, 2) == "cpu"
+    assert devices.assign(True, 3, 0) == "cpu"
+
+
+def test_without_gpus_every_trial_runs_on_cpu(write_submission, tiny_suite) -> None:
+    wants = load_submission(
+        write_submission(
+            "gpu", "import arena\nclass Agent(arena.Agent):\n    pass\n", extra_manifest='device = "auto"\n'
+        )
+    )
+    jobs = plan_trials([wants], load_suite(str(tiny_suite)), "dev")
+    expected = "cpu" if devices.gpu_count() == 0 else "cuda:0"
+    assert jobs[0].device == expected
+
+
+SLOW = """
+import time
+import arena
+
+class Agent(arena.Agent):
+    def act(self, observation, info):
+        time.sleep(0.02)
+        return 0
+"""
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(write_submission, tiny_suite, tmp_path) -> None:
+    folder = write_submission("sleepy", SLOW)
+    db = tmp_path / "c.db"
+    command = [
+        sys.executable,
+        "-m",
+        "arena.cli",
+        "run",
+        str(folder),
+        "--suite",
+        str(tiny_suite),
+        "--db",
+        str(db),
+        "-w",
+        "2",
+    ]
+    env = {**os.environ, "CI": "1"}
+    # As from a terminal: a shell running us in the background may have set SIGINT to "ignore",
+    # which children inherit, and a user's Ctrl-C finds it at its default.
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 60
+    stored = 0
+    while time.monotonic() < deadline and stored < 2:
+        time.sleep(0.05)
+        try:
+            stored = sqlite3.connect(db, timeout=1).execute("SELECT count(*) FROM trials").fetchone()[0]
+        except sqlite3.Error:
+            stored = 0
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    kept = sqlite3.connect(db).execute("SELECT count(*) FROM trials").fetchone()[0]
+    assert 2 <= kept < 8
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert sqlite3.connect(db).execute(
+        "SELECT count(*), count(DISTINCT variant || budget || seed) FROM trials"
+    ).fetchone() == (8, 8)

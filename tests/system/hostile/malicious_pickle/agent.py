@@ -1,0 +1,59 @@
+"""Hostile submission malicious_pickle: expect error: sends a pickle whose loading would run a shell command in the harness."""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+try:
+    with open(os.path.join(HERE, "targets.json")) as _f:
+        TARGETS = json.load(_f)  # paths the test wants attacked; never the secret itself
+except OSError:
+    TARGETS = {}
+
+
+class Report(Exception):
+    """Carries what the attack found out through the only channel it has: the trial's error text."""
+
+
+def report(found):
+    for width in (None, 300, 100, 40):  # the harness keeps the last 4000 characters of the error text
+        text = json.dumps({str(k): v if width is None else _short(v, width) for k, v in found.items()}, default=repr)
+        if len(text) < 3000:
+            break
+    raise Report("REPORT " + text)
+
+
+def _short(value, width):
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return (value if isinstance(value, str) else repr(value))[:width]
+
+
+def attempt(fn, *args):
+    """'ok: <result>' or '<exception type>: <message>', never raising."""
+    try:
+        return "ok: " + repr(fn(*args))[:200]
+    except BaseException as exc:  # noqa: BLE001 - attack code reports everything
+        return f"{type(exc).__name__}: {exc}"[:200]
+
+
+import gc
+import os
+import pickle
+
+import arena
+from arena.worker.proxy import Channel
+
+
+class Pwn:
+    def __reduce__(self):
+        return (os.system, ("touch " + os.path.join(TARGETS.get("outside", "/nonexistent"), "pickle-pwned"),))
+
+
+class Agent(arena.Agent):
+    def adapt(self, env):
+        channel = next(o for o in gc.get_objects() if isinstance(o, Channel))
+        channel.lane.send(bytes((0,)) + pickle.dumps(("step", 0, Pwn())))  # code 0: a pickled message
+        channel.recv()  # the harness hangs up
+
+    def act(self, observation, info):
+        return 0
