@@ -12,6 +12,7 @@ where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import shutil
 import time
@@ -25,7 +26,7 @@ import games
 from arena.harness import devices
 from arena.harness.executors import Executor, JobFeed
 from arena.harness.jobs import MetaTrainJob, Outcome, TrialJob
-from arena.records import MetaTrainRecord, Status, SubmissionRecord, TrialRecord
+from arena.records import MetaTrainRecord, Provenance, Status, SubmissionRecord, TrialRecord
 from arena.store import Store
 from arena.submission import Submission
 from arena.suites import Suite
@@ -54,9 +55,21 @@ def split_seed(suite: Suite, split: str, test_seed: int | None) -> int:
     return 0
 
 
-def checkpoint_dir(store: Store, submission: Submission, suite: Suite, family: str) -> Path:
+MetaKey = tuple[str, str, int]  # (submission hash, family, meta-training seed)
+
+
+def checkpoint_dir(store: Store, submission: Submission, suite: Suite, family: str, meta_train_seed: int = 0) -> Path:
     root = store.path.parent / f"{store.path.stem}.checkpoints"
-    return root / submission.hash[:16] / suite.id / family
+    folder = root / submission.hash[:16] / suite.id / family
+    return folder / f"seed-{meta_train_seed}" if suite.meta_train_seeds else folder
+
+
+def provenance(suite: Suite, split: str, test_seed: int | None) -> Provenance:
+    """Official only on the test split with the seed whose sha256 the suite publishes."""
+    if split != "test" or test_seed is None or not suite.test_seed_sha256:
+        return Provenance.HARNESS
+    matches = hashlib.sha256(str(test_seed).encode()).hexdigest() == suite.test_seed_sha256
+    return Provenance.OFFICIAL if matches else Provenance.HARNESS
 
 
 def plan_trials(
@@ -77,10 +90,12 @@ def plan_trials(
                 adapt_seconds=seconds,
                 seed=seed,
                 split_seed=seed_of_split,
+                meta_train_seed=meta_train_seed,
             )
             for tv in suite.variants(split, None if split == "dev" else seed_of_split)  # type: ignore[arg-type]
             for budget, seconds in zip(suite.budgets, suite.adapt_seconds, strict=True)
             for seed in range(suite.seeds)
+            for meta_train_seed in suite.meta_train_seed_list()
         ]
         per_submission.append(jobs)
     interleaved = [job for group in itertools.zip_longest(*per_submission) for job in group if job is not None]
@@ -91,7 +106,9 @@ def plan_trials(
     ]
 
 
-def trial_record(job: TrialJob, outcome: Outcome) -> TrialRecord:
+def trial_record(job: TrialJob, outcome: Outcome, origin: Provenance = Provenance.HARNESS) -> TrialRecord:
+    variant = games.parse_variant(job.variant)
+    ok = outcome.status == Status.OK
     return TrialRecord(
         submission_hash=job.submission.hash,
         suite=job.suite.name,
@@ -106,15 +123,23 @@ def trial_record(job: TrialJob, outcome: Outcome) -> TrialRecord:
         variant_group=job.group,
         status=outcome.status,
         eval_return=outcome.eval_return,
-        normalized_score=job.suite.normalized(
-            games.parse_variant(job.variant), outcome.eval_return if outcome.status == Status.OK else None
-        ),
+        normalized_score=job.suite.normalized(variant, outcome.eval_return if ok else None),
         episode_returns=tuple(outcome.episode_returns),
         steps_used=outcome.steps_used,
         wall_seconds=outcome.wall_seconds,
         adapt_seconds=outcome.adapt_seconds,
         error=outcome.error,
         arena_version=arena.__version__,
+        meta_train_seed=job.meta_train_seed,
+        model=job.model,
+        adapt_return=outcome.adapt_return,
+        online_score=job.suite.online(
+            variant, outcome.adapt_return if ok else None, outcome.steps_used, outcome.episode_returns
+        ),
+        success_rate=outcome.success_rate if ok else None,
+        device=job.device,
+        node=outcome.node,
+        provenance=origin,
     )
 
 
@@ -129,6 +154,8 @@ def submission_record(submission: Submission) -> SubmissionRecord:
         license=submission.license,
         url=submission.url,
         path=str(submission.path),
+        kind=submission.kind,
+        families=submission.families,
     )
 
 
@@ -149,6 +176,7 @@ def run(
     summary = RunSummary()
     for submission in submissions:
         store.add(submission_record(submission))
+    origin = provenance(suite, split, test_seed)
     jobs = plan_trials(submissions, suite, split, test_seed)
     summary.planned = len(jobs)
     done = store.trial_keys(suite.name, suite.version, split, {s.hash for s in submissions})
@@ -158,21 +186,23 @@ def run(
         summary.wall_seconds = time.monotonic() - started
         return summary
 
-    pairs = {(job.submission.hash, job.family): job.submission for job in todo}
+    pairs = {_meta_key(job): job.submission for job in todo}
     try:
         meta_jobs, failed_meta = plan_meta_training(list(pairs.items()), suite, store)
-        # Meta-training first; each (submission, family)'s trials join the run as soon as its
-        # meta-training ends, so runners never wait at a barrier between the phases.
+        # Meta-training first; each (submission, family, meta seed)'s trials join the run as soon
+        # as its meta-training ends, so runners never wait at a barrier between the phases.
         feed = JobFeed(meta_jobs)
-        waiting: dict[tuple[str, str], list[TrialJob]] = {(j.submission.hash, j.family): [] for j in meta_jobs}
+        waiting: dict[MetaKey, list[TrialJob]] = {_meta_key(j): [] for j in meta_jobs}
         for job in todo:
-            key = (job.submission.hash, job.family)
+            key = _meta_key(job)
             if key in failed_meta:
-                _record_failed_meta(store, summary, job, failed_meta[key])
+                _record_failed_meta(store, summary, job, failed_meta[key], origin)
             elif key in waiting:
                 waiting[key].append(job)
             else:
-                record = store.meta_train(job.submission.hash, suite.name, suite.version, job.family)
+                record = store.meta_train(
+                    job.submission.hash, suite.name, suite.version, job.family, job.meta_train_seed
+                )
                 feed.add(_with_checkpoint(job, record.checkpoint if record and record.status == Status.OK else None))
         meta_left = len(meta_jobs)
         if not meta_left:
@@ -188,17 +218,17 @@ def run(
                 store_meta_outcome(store, finished, outcome)
                 meta_left -= 1
                 meta_counts[outcome.status] += 1
-                for trial in waiting.pop((finished.submission.hash, finished.family)):
+                for trial in waiting.pop(_meta_key(finished)):
                     if outcome.status in (Status.OK, Status.SKIPPED):
                         feed.add(_with_checkpoint(trial, finished.checkpoint if outcome.status == Status.OK else None))
                     else:
-                        _record_failed_meta(store, summary, trial, (outcome.status, outcome.error or ""))
+                        _record_failed_meta(store, summary, trial, (outcome.status, outcome.error or ""), origin)
                 if not meta_left:
                     feed.close()
                 if progress:
                     progress("meta-training", len(meta_jobs) - meta_left, len(meta_jobs), meta_counts)
             else:
-                store.add(trial_record(finished, outcome))
+                store.add(trial_record(finished, outcome, origin))
                 summary.statuses[outcome.status] += 1
                 summary.ran += 1
             if progress:
@@ -211,10 +241,16 @@ def run(
     return summary
 
 
-def _record_failed_meta(store: Store, summary: RunSummary, job: TrialJob, failure: tuple[str, str]) -> None:
+def _meta_key(job: TrialJob | MetaTrainJob) -> MetaKey:
+    return (job.submission.hash, job.family, job.meta_train_seed)
+
+
+def _record_failed_meta(
+    store: Store, summary: RunSummary, job: TrialJob, failure: tuple[str, str], origin: Provenance
+) -> None:
     """A trial whose meta-training failed is recorded at that failure's status, not run."""
     status, error = failure
-    store.add(trial_record(job, Outcome(status=Status(status), error=f"{FAILED_META}: {error}")))
+    store.add(trial_record(job, Outcome(status=Status(status), error=f"{FAILED_META}: {error}"), origin))
     summary.statuses[status] += 1
     summary.ran += 1
 
@@ -224,26 +260,33 @@ def _with_checkpoint(job: TrialJob, checkpoint: str | None) -> TrialJob:
 
 
 def plan_meta_training(
-    pairs: Sequence[tuple[tuple[str, str], Submission]], suite: Suite, store: Store
-) -> tuple[list[MetaTrainJob], dict[tuple[str, str], tuple[str, str]]]:
-    """The meta-training jobs missing for ``((submission hash, family), submission)`` pairs, and
-    the pairs whose stored meta-training failed (``(status, error)``)."""
+    pairs: Sequence[tuple[MetaKey, Submission]], suite: Suite, store: Store
+) -> tuple[list[MetaTrainJob], dict[MetaKey, tuple[str, str]]]:
+    """The meta-training jobs missing for ``((submission hash, family, meta seed), submission)``
+    pairs, and the pairs whose stored meta-training failed (``(status, error)``)."""
     jobs: list[MetaTrainJob] = []
-    failed: dict[tuple[str, str], tuple[str, str]] = {}
-    if suite.meta_train_steps <= 0:
-        return jobs, failed
-    for (_, family), submission in pairs:
-        record = store.meta_train(submission.hash, suite.name, suite.version, family)
+    failed: dict[MetaKey, tuple[str, str]] = {}
+    for (_, family, meta_seed), submission in pairs:
+        if suite.meta_train_steps_of(family) <= 0:
+            continue
+        record = store.meta_train(submission.hash, suite.name, suite.version, family, meta_seed)
         if record is not None and (record.status != Status.OK or Path(record.checkpoint or "").is_dir()):
             if record.status not in (Status.OK, Status.SKIPPED):
-                failed[(submission.hash, family)] = (record.status, record.error or "")
+                failed[(submission.hash, family, meta_seed)] = (record.status, record.error or "")
             continue
-        directory = checkpoint_dir(store, submission, suite, family)
+        directory = checkpoint_dir(store, submission, suite, family, meta_seed)
         shutil.rmtree(directory, ignore_errors=True)  # a half-written checkpoint from a killed run
         directory.mkdir(parents=True)
         device = devices.assign(submission.device == "auto", len(jobs), devices.gpu_count())
         jobs.append(
-            MetaTrainJob(submission=submission, suite=suite, family=family, checkpoint=str(directory), device=device)
+            MetaTrainJob(
+                submission=submission,
+                suite=suite,
+                family=family,
+                checkpoint=str(directory),
+                device=device,
+                meta_train_seed=meta_seed,
+            )
         )
     return jobs, failed
 
@@ -259,6 +302,9 @@ def store_meta_outcome(store: Store, job: MetaTrainJob, outcome: Outcome) -> Non
         wall_seconds=outcome.wall_seconds,
         error=outcome.error,
         checkpoint=job.checkpoint if outcome.status == Status.OK else None,
+        meta_train_seed=job.meta_train_seed,
+        device=job.device,
+        node=outcome.node,
     )
     store.add(record, replace=True)  # a rerun after a failed checkpoint folder replaces the record
 
@@ -270,10 +316,11 @@ def meta_train_missing(
     executor: Executor,
     families: set[str],
     progress: Progress | None,
-) -> dict[tuple[str, str], tuple[str, str]]:
+) -> dict[MetaKey, tuple[str, str]]:
     """Meta-train what is missing, every family for every submission, before anything else runs
-    (the ladder's way); returns the (submission hash, family) pairs that failed."""
-    pairs = [((s.hash, family), s) for s in submissions for family in sorted(families)]
+    (the ladder's way: each side plays with its first meta-training run's checkpoint); returns
+    the (submission hash, family, meta seed) keys that failed."""
+    pairs = [((s.hash, family, 0), s) for s in submissions for family in sorted(families)]
     jobs, failed = plan_meta_training(pairs, suite, store)
     counts: Counter[str] = Counter()
     if progress and jobs:
@@ -282,7 +329,7 @@ def meta_train_missing(
         job = jobs[index]
         store_meta_outcome(store, job, outcome)
         if outcome.status not in (Status.OK, Status.SKIPPED):
-            failed[(job.submission.hash, job.family)] = (outcome.status, outcome.error or "")
+            failed[_meta_key(job)] = (outcome.status, outcome.error or "")
         counts[outcome.status] += 1
         if progress:
             progress("meta-training", n, len(jobs), counts)

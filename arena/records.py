@@ -17,6 +17,14 @@ from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 
+class Provenance(StrEnum):
+    """Who ran a stored trial."""
+
+    OFFICIAL = "official"  # the test split, run with the seed whose hash the suite publishes
+    HARNESS = "harness"  # run by this harness
+    SELF_REPORTED = "self-reported"  # imported from a results file
+
+
 class Status(StrEnum):
     """How a trial, a meta-training job or a match ended."""
 
@@ -38,7 +46,9 @@ class TrialRecord:
     """One finished trial: (submission, suite version, split, variant, budget, seed) and how it went."""
 
     TABLE: ClassVar[str] = "trials"
-    KEY: ClassVar[tuple[str, ...]] = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed")
+    KEY: ClassVar[tuple[str, ...]] = (
+        "submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed", "meta_train_seed", "model",
+    )  # fmt: skip
 
     submission_hash: str
     suite: str
@@ -61,6 +71,18 @@ class TrialRecord:
     error: str | None = None
     arena_version: str = ""
     finished_at: str = ""
+    # Schema 2 (the second round's contracts, DESIGN.md): each a migration, never a refusal.
+    meta_train_seed: int = 0  # which meta-training run's checkpoint (0 where a suite has one run)
+    model: str = ""  # the text track's language model ("" for other suites)
+    adapt_return: float | None = None  # reward earned while adapting, counted by the harness
+    online_score: float | None = None  # regret-normalized return over the whole trial
+    success_rate: float | None = None  # evaluation episodes that reached the goal (families that have one)
+    device: str = ""  # where the agent ran: "cpu", "cuda:0"
+    node: str = ""  # the machine (host, or Ray node) that ran the trial
+    provenance: str = "harness"  # official, harness or self-reported
+    tokens_used: int = 0  # text track: model tokens, adaptation and evaluation
+    llm_calls: int = 0
+    unparsable_answers: int = 0  # text track: answers that named no legal move
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -72,7 +94,7 @@ class MetaTrainRecord:
     """One (submission, suite version, family)'s meta-training, and the checkpoint it left."""
 
     TABLE: ClassVar[str] = "meta_trains"
-    KEY: ClassVar[tuple[str, ...]] = ("submission_hash", "suite", "suite_version", "family")
+    KEY: ClassVar[tuple[str, ...]] = ("submission_hash", "suite", "suite_version", "family", "meta_train_seed")
 
     submission_hash: str
     suite: str
@@ -84,6 +106,9 @@ class MetaTrainRecord:
     error: str | None = None
     checkpoint: str | None = None
     finished_at: str = ""
+    meta_train_seed: int = 0
+    device: str = ""
+    node: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +171,9 @@ class SubmissionRecord:
     url: str = ""
     path: str = ""
     first_seen: str = ""
+    kind: str = "agent"  # "reference": shown as a reference line, never ranked
+    families: tuple[str, ...] = ()  # a reference agent's families (the ones it models)
+    superseded_at: str = ""  # set when a rerun under the same name@version replaced this code
 
     @property
     def label(self) -> str:

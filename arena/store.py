@@ -37,6 +37,33 @@ from arena.records import (
 )
 
 TABLES: tuple[type[Record], ...] = (TrialRecord, MetaTrainRecord, MatchRecord, SubmissionRecord)
+_V1_MATCH_KEY = ("suite", "suite_version", "variant", "submission_a_hash", "submission_b_hash", "seat_a", "seed")
+_V1_MATCH_COLUMNS: dict[str, type] = {
+    **dict.fromkeys(("suite", "variant", "submission_a_hash", "submission_b_hash", "family"), str),
+    **dict.fromkeys(("submission_a", "submission_a_version", "submission_b", "submission_b_version"), str),
+    **dict.fromkeys(("suite_version", "seat_a", "seed", "budget", "games", "wins_a", "draws", "losses_a"), int),
+    **dict.fromkeys(("illegal_a", "illegal_b", "steps_a", "steps_b"), int),
+    **dict.fromkeys(("status", "failed", "error", "returns_a", "arena_version", "finished_at"), str),
+    "score_a": float,
+    "wall_seconds": float,
+}
+_V1_META_COLUMNS: dict[str, type] = {
+    **dict.fromkeys(("submission_hash", "suite"), str),
+    "suite_version": int,
+    **dict.fromkeys(("family", "status"), str),
+    "steps_used": int,
+    "wall_seconds": float,
+    **dict.fromkeys(("error", "checkpoint", "finished_at"), str),
+}
+_V1_SUBMISSION_COLUMNS: dict[str, type] = dict.fromkeys(
+    ("hash", "name", "version", "authors", "entry", "description", "license", "url", "path", "first_seen"), str
+)
+# The tables of schema version 1, as files of that version hold them (trials always existed).
+_V1_TABLES: dict[str, tuple[dict[str, type], Any]] = {
+    "meta_trains": (_V1_META_COLUMNS, ("submission_hash", "suite", "suite_version", "family")),
+    "submissions": (_V1_SUBMISSION_COLUMNS, "hash"),
+    "matches": (_V1_MATCH_COLUMNS, _V1_MATCH_KEY),
+}
 # Columns the trials table has had in every schema version: what makes a file ours.
 _IDENTITY_COLUMNS = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed", "status")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -55,11 +82,68 @@ def _create_tables(db: sqlite_utils.Database) -> None:
 def _migrate_0_to_1(db: sqlite_utils.Database) -> None:
     """Files written before the schema had a version: the same tables, the ladder's ``matches``
     created on first use. Nothing to change but to create what is missing."""
-    _create_tables(db)
+    for table, (columns_v1, key) in _V1_TABLES.items():
+        if table not in db.table_names():
+            db.conn.execute(db.create_table_sql(table, columns_v1, pk=key))
 
 
-# MIGRATIONS[n] takes a file of schema version n to n + 1, inside the caller's transaction.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_0_to_1,)
+def _rebuild(db: sqlite_utils.Database, table: str, added: dict[str, tuple[type, Any]], pk: tuple[str, ...]) -> None:
+    """Give ``table`` the ``added`` columns (type, value for stored rows) and the primary key
+    ``pk``: a new table, every row copied, the old one dropped (SQLite cannot change a key in
+    place). Runs inside the caller's transaction, so it happens whole or not at all."""
+    present = db[table].columns_dict
+    new_columns = {**present, **{name: kind for name, (kind, _) in added.items() if name not in present}}
+    db.conn.execute(db.create_table_sql(f"{table}_migrating", new_columns, pk=pk))
+    kept = ", ".join(f'"{c}"' for c in present)
+    fills = [name for name in added if name not in present]
+    columns_sql = kept + "".join(f', "{c}"' for c in fills)
+    values_sql = kept + "".join(", ?" for _ in fills)
+    db.conn.execute(
+        f'INSERT INTO "{table}_migrating" ({columns_sql}) SELECT {values_sql} FROM "{table}"',
+        [added[c][1] for c in fills],
+    )
+    db.conn.execute(f'DROP TABLE "{table}"')
+    db.conn.execute(f'ALTER TABLE "{table}_migrating" RENAME TO "{table}"')
+
+
+def _add_columns(db: sqlite_utils.Database, table: str, added: dict[str, tuple[type, Any]]) -> None:
+    present = db[table].columns_dict
+    for name, (kind, value) in added.items():
+        if name not in present:
+            sql_type = {int: "INTEGER", float: "FLOAT", str: "TEXT"}[kind]
+            db.conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {sql_type}')
+            if value is not None:
+                db.conn.execute(f'UPDATE "{table}" SET "{name}" = ?', [value])
+
+
+def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
+    """The second round's contracts: per-trial online scores, meta-training seeds and the text
+    track's model as key parts, where a trial ran and who ran it. Stored trials keep every value;
+    they get meta-training seed 0 (their suite's single run), no model, provenance 'harness'."""
+    trial_key = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed")
+    _rebuild(
+        db,
+        "trials",
+        {
+            "meta_train_seed": (int, 0), "model": (str, ""), "adapt_return": (float, None),
+            "online_score": (float, None), "success_rate": (float, None), "device": (str, ""), "node": (str, ""),
+            "provenance": (str, "harness"), "tokens_used": (int, 0), "llm_calls": (int, 0),
+            "unparsable_answers": (int, 0),
+        },
+        (*trial_key, "meta_train_seed", "model"),
+    )  # fmt: skip
+    _rebuild(
+        db,
+        "meta_trains",
+        {"meta_train_seed": (int, 0), "device": (str, ""), "node": (str, "")},
+        ("submission_hash", "suite", "suite_version", "family", "meta_train_seed"),
+    )
+    _add_columns(db, "submissions", {"kind": (str, "agent"), "families": (str, "[]"), "superseded_at": (str, "")})
+
+
+# MIGRATIONS[n] takes a file of schema version n to n + 1, inside the caller's transaction. A
+# migration names its columns itself: later versions of the records must not change it.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_0_to_1, _migrate_1_to_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -180,11 +264,13 @@ class Store:
             submission_hashes,
         )
 
-    def meta_train(self, submission_hash: str, suite: str, suite_version: int, family: str) -> MetaTrainRecord | None:
+    def meta_train(
+        self, submission_hash: str, suite: str, suite_version: int, family: str, meta_train_seed: int = 0
+    ) -> MetaTrainRecord | None:
         found = self._records(
             MetaTrainRecord,
-            "submission_hash = ? AND suite = ? AND suite_version = ? AND family = ?",
-            [submission_hash, suite, suite_version, family],
+            "submission_hash = ? AND suite = ? AND suite_version = ? AND family = ? AND meta_train_seed = ?",
+            [submission_hash, suite, suite_version, family, meta_train_seed],
         )
         return found[0] if found else None
 

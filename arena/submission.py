@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import games
 from arena.errors import ArenaError
 
 MANIFEST = "submission.toml"
@@ -18,7 +19,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 _PACKAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REQUIRED = ("name", "version", "authors", "entry")
-_KNOWN = {*_REQUIRED, "description", "license", "url", "device", "includes"}
+_KNOWN = {*_REQUIRED, "description", "license", "url", "device", "includes", "kind", "families"}
+KINDS = ("agent", "reference")
 # Not part of the agent: recorded results and caches may change without changing the hash.
 _IGNORED_DIRS = {"__pycache__", "results", ".git", ".pytest_cache"}
 BASELINES = Path(__file__).resolve().parent.parent / "submissions"  # the project's own submissions
@@ -37,6 +39,8 @@ class Submission:
     url: str = ""
     device: str = "cpu"  # "auto": a GPU when the harness has one
     manifest: dict[str, Any] = field(default_factory=dict)
+    kind: str = "agent"  # "reference": a line to read scores against (Thompson sampling, PSRL), never ranked
+    families: tuple[str, ...] = ()  # a reference agent's families: the ones it models
 
     @property
     def label(self) -> str:
@@ -123,6 +127,19 @@ def load_submission(folder: str | Path) -> Submission:
             raise ArenaError(f"{manifest_path}: {key} must be a string")
     if len(table.get("description", "")) > 300:
         raise ArenaError(f"{manifest_path}: description must be one line of at most 300 characters")
+    kind = table.get("kind", "agent")
+    if kind not in KINDS:
+        raise ArenaError(f"{manifest_path}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    families = table.get("families", [])
+    if not isinstance(families, list) or not all(isinstance(f, str) for f in families):
+        raise ArenaError(f"{manifest_path}: families must be a list of family names, like ['bandit']")
+    for family in families:
+        if family not in games.family_names():
+            raise ArenaError(
+                f"{manifest_path}: unknown family {family!r}{games.did_you_mean(family, games.family_names())}"
+            )
+    if kind == "reference" and not families:
+        raise ArenaError(f"{manifest_path}: a reference agent names the families it models: families = [...]")
     return Submission(
         path=path,
         name=name,
@@ -135,6 +152,8 @@ def load_submission(folder: str | Path) -> Submission:
         url=table.get("url", ""),
         device=device,
         manifest=table,
+        kind=kind,
+        families=tuple(families),
     )
 
 

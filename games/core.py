@@ -388,6 +388,9 @@ class Family:
     max_episode_steps: int = 1000
     # Analytic (random-policy return, optimal return) of a variant, where one exists.
     reference: Callable[[dict[str, ParamValue]], tuple[float, float]] | None = None
+    # Expected episode lengths (random policy, optimal policy) beside ``reference``: with them a
+    # return per step (renewal reward: E[return] / E[length]) scores reward earned while adapting.
+    episode_lengths: Callable[[dict[str, ParamValue]], tuple[float, float]] | None = None
     # The canonical example variant shown by `arena games NAME`.
     example: str | None = None
 

@@ -81,6 +81,7 @@ register(
         group="metarl",
         max_episode_steps=1000,
         reference=bandit_reference,
+        episode_lengths=lambda params: (params["horizon"], params["horizon"]),
         example="bandit(arms=5,task=7)",
     )
 )
@@ -182,6 +183,7 @@ register(
         group="metarl",
         max_episode_steps=100,
         reference=tabular_mdp_reference,
+        episode_lengths=lambda params: (params["horizon"], params["horizon"]),
         example="tabular_mdp(states=8,task=3)",
     )
 )
@@ -250,27 +252,43 @@ class Nav2D(gym.Env):
         return head + "\n" + "\n".join("".join(row) for row in grid)
 
 
-def nav2d_reference(params: dict[str, Any]) -> tuple[float, float]:
-    """Optimal: move straight at full speed on each axis (exact). Random: uniform actions,
-    2000 simulated episodes with a fixed seed (deterministic, standard error below 1%)."""
+def _nav2d_stats(params: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(random return, random episode length, optimal return, optimal episode length).
+
+    Optimal: move straight at full speed on each axis (exact). Random: uniform actions, 2000
+    simulated episodes with a fixed seed (deterministic, standard error below 1%)."""
     goal, horizon = nav_goal(params), params["horizon"]
     pos = np.zeros(2)
     best = 0.0
+    best_length = 0
     for _ in range(horizon):
         pos = pos + np.clip(goal - pos, -NAV_STEP, NAV_STEP)
         best -= float(np.hypot(*(pos - goal)))
+        best_length += 1
         if np.all(np.abs(pos - goal) < 0.01):
             break
     rng = np.random.default_rng(12345)
     pos = np.zeros((2000, 2))
     total = np.zeros(2000)
     alive = np.ones(2000, dtype=bool)
+    length = np.zeros(2000)
     for _ in range(horizon):
+        length += alive
         pos = np.clip(pos + rng.uniform(-1.0, 1.0, size=pos.shape) * NAV_STEP, -NAV_BOUND, NAV_BOUND)
         delta = pos - goal
         total -= np.hypot(delta[:, 0], delta[:, 1]) * alive
         alive &= ~np.all(np.abs(delta) < 0.01, axis=1)
-    return round(float(total.mean()), 6), round(best, 10)
+    return round(float(total.mean()), 6), float(length.mean()), round(best, 10), float(best_length)
+
+
+def nav2d_reference(params: dict[str, Any]) -> tuple[float, float]:
+    random_return, _, best, _ = _nav2d_stats(params)
+    return random_return, best
+
+
+def nav2d_lengths(params: dict[str, Any]) -> tuple[float, float]:
+    _, random_length, _, best_length = _nav2d_stats(params)
+    return random_length, best_length
 
 
 register(
@@ -286,6 +304,7 @@ register(
         group="metarl",
         max_episode_steps=200,
         reference=nav2d_reference,
+        episode_lengths=nav2d_lengths,
         example="nav2d(goal_range=1.0,task=4)",
     )
 )
@@ -397,9 +416,10 @@ class Maze(gym.Env):
         return f"step {self.t}/{self.horizon}\n" + "\n".join(rows)
 
 
-def maze_reference(params: dict[str, Any]) -> tuple[float, float]:
-    """Exact: the shortest path (breadth-first search) and the uniform random walk (dynamic
-    programming over the walker's position distribution, the goal absorbing)."""
+def _maze_stats(params: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(random return, random episode length, optimal return, optimal episode length), exact:
+    the shortest path (breadth-first search) and the uniform random walk (dynamic programming
+    over the walker's position distribution, the goal absorbing)."""
     walls, start, goal = maze_layout(params)
     horizon = params["horizon"]
     side = walls.shape[0]
@@ -426,16 +446,29 @@ def maze_reference(params: dict[str, Any]) -> tuple[float, float]:
         frontier = nxt
     d = dist[goal]
     best = 1.0 - STEP_COST * (d - 1) if d <= horizon else -STEP_COST * horizon
+    best_length = min(d, horizon)
     # Random walk: p is the distribution over squares not yet absorbed at the goal.
     p = np.zeros(n)
     p[index[start]] = 1.0
     total = 0.0
+    length = 0.0
     for _ in range(horizon):
+        length += p.sum()  # the walker takes this step unless it reached the goal before
         p = p @ step
         hit = p[g]
         total += hit * 1.0 - (p.sum() - hit) * STEP_COST
         p[g] = 0.0
-    return round(float(total), 10), round(float(best), 10)
+    return round(float(total), 10), float(length), round(float(best), 10), float(best_length)
+
+
+def maze_reference(params: dict[str, Any]) -> tuple[float, float]:
+    random_return, _, best, _ = _maze_stats(params)
+    return random_return, best
+
+
+def maze_lengths(params: dict[str, Any]) -> tuple[float, float]:
+    _, random_length, _, best_length = _maze_stats(params)
+    return random_length, best_length
 
 
 register(
@@ -451,6 +484,7 @@ register(
         group="metarl",
         max_episode_steps=500,
         reference=maze_reference,
+        episode_lengths=maze_lengths,
         example="maze(size=6,task=9)",
     )
 )

@@ -134,6 +134,7 @@ class EnvServer:
         self.secret = secret
         self.copies: dict[int, _Copies] = {}
         self.next_handle = 0
+        self.reward_sum = 0.0  # every granted step's reward, all copies: what the agent earned here
 
     @property
     def steps_used(self) -> int:
@@ -238,6 +239,7 @@ class EnvServer:
                 action = check_action(copies.action_space, raw_action)
             obs, reward, terminated, truncated, info = copies.envs[0].step(action)
             budget.used += 1
+            self.reward_sum += float(reward)
             if terminated or truncated:
                 copies.needs_reset[0] = True
             if budget.used + 1 > budget.steps or time.monotonic() >= budget.deadline:  # _last_grant(1)
@@ -266,6 +268,8 @@ class EnvServer:
             for i in ended:
                 final_infos.append(infos[i])
                 observations[i], infos[i] = copies.envs[i].reset()
+        rewards = np.array(reward_row, dtype=np.float64)
+        self.reward_sum += float(rewards.sum())
         reply_info = _batch_infos(infos, n) if any(infos) else {}
         if ended:
             # Gymnasium's SAME_STEP layout, but final_obs travels as the ended copies' rows only
@@ -278,7 +282,7 @@ class EnvServer:
         return (
             _VECTOR_STEP_RESULT,
             np.array(observations),  # np.stack's result at half the cost for 64 small arrays
-            np.array(reward_row, dtype=np.float64),
+            rewards,
             terms,
             truncs,
             reply_info,

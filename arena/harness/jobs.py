@@ -24,13 +24,16 @@ class TrialJob:
     split_seed: int  # the seed the split's variants and env seeds derive from: public for dev, secret for test
     checkpoint: str | None = None
     device: str = "cpu"
+    meta_train_seed: int = 0  # whose checkpoint: one of the suite's meta-training runs
+    model: str = ""  # the text track's language model
 
     @property
     def family(self) -> str:
         return self.variant.split("(")[0]
 
     @property
-    def key(self) -> tuple[str, str, int, str, str, int, int]:
+    def key(self) -> tuple[str, str, int, str, str, int, int, int, str]:
+        """The stored trial's key (``TrialRecord.KEY``)."""
         return (
             self.submission.hash,
             self.suite.name,
@@ -39,6 +42,8 @@ class TrialJob:
             self.variant,
             self.budget,
             self.seed,
+            self.meta_train_seed,
+            self.model,
         )
 
 
@@ -51,6 +56,7 @@ class MetaTrainJob:
     family: str
     checkpoint: str
     device: str = "cpu"
+    meta_train_seed: int = 0
 
 
 Job = TrialJob | MetaTrainJob
@@ -69,6 +75,9 @@ class Outcome:
     adapt_seconds: float = 0.0
     startup_seconds: float = 0.0  # from the trial's start to the agent's first message
     worker_pid: int = 0  # the agent process that ran it: a new one means a cold start
+    adapt_return: float | None = None  # reward earned while adapting, counted by the env server
+    success_rate: float | None = None  # evaluation episodes that reached the goal, where the family says
+    node: str = ""  # the machine the runner ran on
 
 
 class AgentFailure(Exception):

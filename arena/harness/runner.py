@@ -10,6 +10,7 @@ executor (:mod:`arena.harness.executors`) runs several runners side by side.
 from __future__ import annotations
 
 import contextlib
+import platform
 import time
 from collections.abc import Callable
 
@@ -77,7 +78,7 @@ class Runner:
         """A job on the submission's agent process; an agent failure becomes the job's status
         and costs the agent process (what it earned before failing is not kept)."""
         started = time.monotonic()
-        outcome = Outcome(status=Status.OK)
+        outcome = Outcome(status=Status.OK, node=platform.node())
         try:
             agent = self.agent(submission)
             outcome.worker_pid = agent.pid

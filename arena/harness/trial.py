@@ -79,6 +79,38 @@ class TrialSeeds:
         return derive_seed(self.env, "eval", episode)
 
 
+@dataclass(frozen=True)
+class MetaTrainSeeds:
+    """Every seed of one meta-training run: the agent's, the train-variant sampler's, the env server's."""
+
+    agent: int
+    sampler: int
+    env: int
+
+    @classmethod
+    def of(cls, suite_id: str, family: str, meta_train_seed: int, legacy: bool) -> MetaTrainSeeds:
+        """``legacy``: a suite without ``meta_train_seeds``, whose one run keeps the seeds every
+        suite used before there were several (recorded results depend on them)."""
+        if legacy:
+            return cls(derive_seed("agent", "meta_train") % 2**31, 0, derive_seed(suite_id, family, "meta_train"))
+        return cls(
+            agent=derive_seed("agent", "meta_train", meta_train_seed) % 2**31,
+            sampler=derive_seed("sampler", meta_train_seed),
+            env=derive_seed(suite_id, family, "meta_train", meta_train_seed),
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    returns: list[float]
+    successes: list[bool | None]  # per episode: the env's info["success"] at its end, if it says
+
+    @property
+    def success_rate(self) -> float | None:
+        known = [s for s in self.successes if s is not None]
+        return sum(known) / len(known) if known else None
+
+
 def answer(server: EnvServer, message: tuple[Any, ...]) -> tuple[Any, ...]:
     """The env server's answer to one of the agent's env requests; an invalid action, or a
     family that fails, ends the trial with a status instead of crashing the run."""
@@ -128,13 +160,15 @@ def adapt(
         return Adaptation(first, time.monotonic())
     finally:
         outcome.steps_used = server.steps_used
+        outcome.adapt_return = server.reward_sum
         server.close()
 
 
-def evaluate(agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, seconds: float) -> list[float]:
+def evaluate(agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, seconds: float) -> Evaluation:
     """Phase 3: harness-driven evaluation episodes with seeds the agent never sees."""
     deadline = time.monotonic() + seconds
-    returns = []
+    returns: list[float] = []
+    successes: list[bool | None] = []
     reward: Any = 0.0  # paid for the agent's previous action, across episode ends too
     for episode in range(episodes):
         obs, info = env.reset(seed=seeds.episode(episode))
@@ -151,7 +185,8 @@ def evaluate(agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, s
             if terminated or truncated:
                 break
         returns.append(total)
-    return returns
+        successes.append(bool(info["success"]) if "success" in info else None)
+    return Evaluation(returns, successes)
 
 
 def run_trial(agent: AgentEndpoint, job: TrialJob, outcome: Outcome, started: float, setup_seconds: float) -> None:
@@ -163,8 +198,11 @@ def run_trial(agent: AgentEndpoint, job: TrialJob, outcome: Outcome, started: fl
     adaptation = adapt(agent, job, variant, seeds, trial_spec(job, seeds, eval_env), outcome, setup_seconds)
     outcome.startup_seconds = round(adaptation.first_message - started, 4)
     outcome.adapt_seconds = round(adaptation.ended - adaptation.first_message, 4)
-    outcome.episode_returns = evaluate(agent, eval_env, job.suite.eval_episodes, seeds, job.suite.eval_seconds)
-    outcome.eval_return = float(sum(outcome.episode_returns) / len(outcome.episode_returns))
+    episodes = job.suite.eval_episodes_of(job.family)
+    evaluation = evaluate(agent, eval_env, episodes, seeds, job.suite.eval_seconds)
+    outcome.episode_returns = evaluation.returns
+    outcome.eval_return = float(sum(evaluation.returns) / len(evaluation.returns))
+    outcome.success_rate = evaluation.success_rate
     agent.end_trial()
 
 
@@ -172,24 +210,22 @@ def run_meta_train(agent: AgentEndpoint, job: MetaTrainJob, outcome: Outcome, se
     """Meta-training of one (submission, suite version, family) on the suite's train variants,
     within the suite's meta-train budget; the checkpoint goes into ``job.checkpoint``."""
     suite = job.suite
+    seeds = MetaTrainSeeds.of(suite.id, job.family, job.meta_train_seed, legacy=not suite.meta_train_seeds)
+    steps = suite.meta_train_steps_of(job.family)
     spaces = games.make(games.Variant.of(job.family))
     spec = AgentSpec(
         observation_space=spaces.observation_space,
         action_space=spaces.action_space,
         family=job.family,
-        seed=derive_seed("agent", "meta_train") % 2**31,
+        seed=seeds.agent,
         device=job.device,
-        budget_steps=suite.meta_train_steps,
+        budget_steps=steps,
         budget_seconds=suite.meta_train_seconds,
         adapt_budgets=suite.budgets,
     )
     agent.begin_meta_train(spec)
-    variants = suite.train_sampler(job.family, seed=0)
-    server = EnvServer(
-        Budget(suite.meta_train_steps, suite.meta_train_seconds),
-        variants,
-        derive_seed(suite.id, job.family, "meta_train"),
-    )
+    variants = suite.train_sampler(job.family, seed=seeds.sampler)
+    server = EnvServer(Budget(steps, suite.meta_train_seconds), variants, seeds.env)
     try:
         grace = setup_seconds + 0.1 * suite.meta_train_seconds
         agent.serve(server, until=Kind.META_TRAINED, deadline=server.budget.deadline + grace, phase="meta-training")

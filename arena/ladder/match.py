@@ -421,7 +421,7 @@ def run_ladder(
     todo = [job for job in jobs if job.key not in done]
     summary.planned, summary.already_stored = len(jobs), len(jobs) - len(todo)
     runner = MatchRunner(limits)
-    failed_meta: dict[tuple[str, str], tuple[str, str]] = {}
+    failed_meta: dict[tuple[str, str, int], tuple[str, str]] = {}
     try:
         if todo:
             # Meta-training as for `arena run` (stored, shared with it): each family once per submission.
@@ -464,10 +464,10 @@ def _forfeit(outcome: MatchOutcome, side: str, games_lost: int) -> None:
     outcome.losses_a = counted if side == "a" else 0
 
 
-def _meta_failure(job: MatchJob, failed: dict[tuple[str, str], tuple[str, str]]) -> MatchOutcome | None:
+def _meta_failure(job: MatchJob, failed: dict[tuple[str, str, int], tuple[str, str]]) -> MatchOutcome | None:
     """A match forfeited by a side whose meta-training on the family failed (not played)."""
     for side, submission in (("a", job.a), ("b", job.b)):
-        meta = failed.get((submission.hash, job.family))
+        meta = failed.get((submission.hash, job.family, 0))
         if meta is not None:
             status, error = meta
             outcome = MatchOutcome(status=Status(status), failed=side, error=f"{FAILED_META}: {error}")

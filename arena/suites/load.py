@@ -25,9 +25,13 @@ _ADDRESS = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<version>[0
 
 _SUITE_KEYS = {
     "name", "version", "description", "budgets", "adapt_seconds", "seeds", "eval_episodes",
-    "eval_seconds", "meta_train_steps", "meta_train_seconds", "dev_seed", "include",
+    "eval_seconds", "meta_train_steps", "meta_train_seconds", "dev_seed", "include", "meta_train_seeds",
+    "text", "token_budgets", "eval_tokens", "test_seed_sha256",
 }  # fmt: skip
-_FAMILY_KEYS = {"interpolation", "extrapolation", "train", "reference"}
+_FAMILY_KEYS = {
+    "interpolation", "extrapolation", "out_of_support", "train", "reference", "eval_episodes", "meta_train_steps",
+}  # fmt: skip
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class _Where:
@@ -170,7 +174,7 @@ def parse_suite(data: Mapping[str, Any], path: Path | str = "<suite>") -> Suite:
     where = _Where(path)
     name = data.get("suite", {}).get("name", "") if isinstance(data.get("suite"), dict) else ""
     data = _with_includes(data, where, (str(name),))
-    where.unknown("top level", data, {"suite", "families", "references"})
+    where.unknown("top level", data, {"suite", "families", "references", "reproduce"})
     meta = data.get("suite")
     if not isinstance(meta, dict):
         raise where.error("suite", "missing [suite] table")
@@ -205,25 +209,34 @@ def parse_suite(data: Mapping[str, Any], path: Path | str = "<suite>") -> Suite:
             raise where.error(key, "must be a table")
         where.unknown(key, raw, _FAMILY_KEYS)
         train = {p: _dist(where, f"{key}.train", family, p, v) for p, v in raw.get("train", {}).items()}
-        extra = raw.get("extrapolation", {})
-        n_extra = 0
-        if isinstance(extra, int) and not isinstance(extra, bool):
-            n_extra, extra = extra, {}
-        elif isinstance(extra, dict):
-            n_extra = _number(where, f"{key}.extrapolation.count", extra.get("count", 0), integer=True)
-            extra = {k: v for k, v in extra.items() if k != "count"}
-        else:
-            raise where.error(f"{key}.extrapolation", "must be a table of ranges with a 'count'")
-        extrapolation = {p: _dist(where, f"{key}.extrapolation", family, p, v) for p, v in extra.items()}
-        if n_extra and not extrapolation:
-            raise where.error(f"{key}.extrapolation", "extrapolation variants need ranges outside the train ones")
+        n_extra, extrapolation = _group(where, f"{key}.extrapolation", family, raw.get("extrapolation", {}))
+        n_out, out_of_support = _group(where, f"{key}.out_of_support", family, raw.get("out_of_support", {}))
         n_interp = _number(where, f"{key}.interpolation", raw.get("interpolation", 0), integer=True)
-        if n_interp + n_extra == 0:
+        if n_interp + n_extra + n_out == 0:
             raise where.error(key, "asks for no test variants: set 'interpolation' and/or extrapolation.count")
         reference = _reference(where, f"{key}.reference", raw["reference"]) if "reference" in raw else None
         if reference is None and family.reference is None:
             raise where.error(key, f"family {name} has no analytic reference: add [{key}.reference]")
-        plans.append(FamilyPlan(name, train, extrapolation, n_interp, n_extra, reference))
+        own_episodes = raw.get("eval_episodes")
+        own_steps = raw.get("meta_train_steps")
+        plans.append(
+            FamilyPlan(
+                name,
+                train,
+                extrapolation,
+                n_interp,
+                n_extra,
+                reference,
+                out_of_support=out_of_support,
+                n_out_of_support=n_out,
+                eval_episodes=None
+                if own_episodes is None
+                else _number(where, f"{key}.eval_episodes", own_episodes, integer=True, minimum=1),
+                meta_train_steps=None
+                if own_steps is None
+                else _number(where, f"{key}.meta_train_steps", own_steps, integer=True),
+            )
+        )
 
     references = {}
     for variant_id, raw in data.get("references", {}).items():
@@ -248,7 +261,57 @@ def parse_suite(data: Mapping[str, Any], path: Path | str = "<suite>") -> Suite:
         families=tuple(plans),
         references=references,
         path=Path(path) if not isinstance(path, Path) else path,
+        meta_train_seeds=_number(where, "suite.meta_train_seeds", meta.get("meta_train_seeds", 0), integer=True),
+        **_text_track(where, meta, len(budgets)),
+        test_seed_sha256=_test_seed_hash(where, meta.get("test_seed_sha256", "")),
+        published=_published(where, data.get("reproduce", {})),
     )
+
+
+def _group(where: _Where, key: str, family: games.Family, raw: Any) -> tuple[int, dict[str, Dist]]:
+    """A variant group beside interpolation: ``{count = N, param = range, ...}`` (or just N)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        count, ranges = raw, {}
+    elif isinstance(raw, dict):
+        count = _number(where, f"{key}.count", raw.get("count", 0), integer=True)
+        ranges = {k: v for k, v in raw.items() if k != "count"}
+    else:
+        raise where.error(key, "must be a table of ranges with a 'count'")
+    dists = {p: _dist(where, key, family, p, v) for p, v in ranges.items()}
+    if count and not dists:
+        raise where.error(key, "these variants need ranges that differ from the train ones")
+    return count, dists
+
+
+def _text_track(where: _Where, meta: Mapping[str, Any], n_budgets: int) -> dict[str, Any]:
+    text = meta.get("text", False)
+    if not isinstance(text, bool):
+        raise where.error("suite.text", "must be true or false")
+    tokens = meta.get("token_budgets", [])
+    if not isinstance(tokens, list):
+        raise where.error("suite.token_budgets", "must be a list of token counts, one per budget")
+    tokens = [_number(where, "suite.token_budgets", t, integer=True) for t in tokens]
+    if tokens and len(tokens) != n_budgets:
+        raise where.error("suite.token_budgets", f"needs one entry per budget ({n_budgets}), got {len(tokens)}")
+    if (tokens or "eval_tokens" in meta) and not text:
+        raise where.error("suite.token_budgets", "token budgets belong to a text suite: set text = true")
+    eval_tokens = _number(where, "suite.eval_tokens", meta.get("eval_tokens", 0), integer=True)
+    return {"text": text, "token_budgets": tuple(tokens), "eval_tokens": eval_tokens}
+
+
+def _test_seed_hash(where: _Where, raw: Any) -> str:
+    if raw and (not isinstance(raw, str) or not _SHA256.match(raw)):
+        raise where.error(
+            "suite.test_seed_sha256", "must be 64 lowercase hex digits (sha256 of the seed file's integer)"
+        )
+    return str(raw)
+
+
+def _published(where: _Where, raw: Any) -> dict[str, Any]:
+    """``[reproduce]``: a published table the suite reproduces, kept as data for ``arena reproduce``."""
+    if not isinstance(raw, dict):
+        raise where.error("reproduce", "must be a table")
+    return dict(raw)
 
 
 def load_suite_file(path: Path) -> Suite:

@@ -3,7 +3,7 @@ variants of each split, drawn deterministically from its seeds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -59,17 +59,25 @@ class FamilyPlan:
     n_interpolation: int
     n_extrapolation: int
     reference: Reference | None = None
+    # Variants outside what meta-training can see on purpose (more arms than it ever had, say):
+    # reported as their own group, never pooled into a board's headline.
+    out_of_support: Mapping[str, Dist] = field(default_factory=dict)
+    n_out_of_support: int = 0
+    eval_episodes: int | None = None  # this family's own, where it differs from the suite's
+    meta_train_steps: int | None = None
 
     def distribution(self, group: str) -> dict[str, Dist]:
         if group == "extrapolation":
             return {**self.train, **self.extrapolation}
+        if group == "out_of_support":
+            return {**self.train, **self.out_of_support}
         return dict(self.train)
 
 
 @dataclass(frozen=True)
 class TestVariant:
     variant: Variant
-    group: str  # "interpolation", "extrapolation" or "train"
+    group: str  # "interpolation", "extrapolation", "out_of_support" or "train"
 
     @property
     def family(self) -> str:
@@ -92,16 +100,40 @@ class Suite:
     families: tuple[FamilyPlan, ...]
     references: Mapping[str, Reference] = field(default_factory=dict)  # by variant id
     path: Path | None = None
+    # Checkpoints per (submission, family): 0 is the legacy single meta-training run, with the
+    # seeds every suite used before meta_train_seeds existed (recorded results depend on them).
+    meta_train_seeds: int = 0
+    text: bool = False  # the text track: info["text"] and info["legal_actions"]; string actions
+    token_budgets: tuple[int, ...] = ()  # model tokens of each adaptation phase, one per budget
+    eval_tokens: int = 0  # model tokens per evaluation episode
+    test_seed_sha256: str = ""  # the hash of the official test seed: only that seed makes a row official
+    published: Mapping[str, Any] = field(default_factory=dict)  # [reproduce]: a paper's table to compare with
 
     @property
     def id(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def _own(self, family: str) -> FamilyPlan | None:
+        return next((plan for plan in self.families if plan.family == family), None)
+
+    def eval_episodes_of(self, family: str) -> int:
+        """The family's evaluation episodes: its own where it sets them, else the suite's."""
+        plan = self._own(family)
+        return self.eval_episodes if plan is None or plan.eval_episodes is None else plan.eval_episodes
+
+    def meta_train_steps_of(self, family: str) -> int:
+        plan = self._own(family)
+        return self.meta_train_steps if plan is None or plan.meta_train_steps is None else plan.meta_train_steps
+
+    def meta_train_seed_list(self) -> tuple[int, ...]:
+        """The meta-training seeds trials are crossed with: (0,) for the legacy single run."""
+        return tuple(range(self.meta_train_seeds)) if self.meta_train_seeds else (0,)
+
     def plan(self, family: str) -> FamilyPlan:
-        for plan in self.families:
-            if plan.family == family:
-                return plan
-        raise ArenaError(f"suite {self.name} has no family {family!r}")
+        plan = self._own(family)
+        if plan is None:
+            raise ArenaError(f"suite {self.name} has no family {family!r}")
+        return plan
 
     def variants(self, split: Split, seed: int | None = None) -> list[TestVariant]:
         """The variants of a split, deterministic given suite version, split and seed.
@@ -120,7 +152,11 @@ class Suite:
             groups = (
                 [("train", plan.n_interpolation + plan.n_extrapolation)]
                 if split == "train"
-                else [("interpolation", plan.n_interpolation), ("extrapolation", plan.n_extrapolation)]
+                else [
+                    ("interpolation", plan.n_interpolation),
+                    ("extrapolation", plan.n_extrapolation),
+                    ("out_of_support", plan.n_out_of_support),
+                ]
             )
             seen: set[str] = set()
             for group, count in groups:
@@ -165,6 +201,30 @@ class Suite:
         if span == 0:
             return 0.0
         return (eval_return - ref.random) / span
+
+    def online(
+        self, variant: Variant, adapt_return: float | None, steps_used: int, episode_returns: Sequence[float]
+    ) -> float | None:
+        """The regret-normalized return of the whole trial, adaptation and evaluation together:
+        ``(G - G_random) / (G_optimal - G_random)``, where ``G`` is what the agent earned (the env
+        server's count while it adapted, plus every evaluation episode) and each reference earns
+        its per-step rate (renewal reward: return / episode length) over the steps the agent used,
+        plus its episode return per evaluation episode. None where the family has no analytic
+        reference and episode lengths; 0, the floor, for a failed trial (``adapt_return`` None)."""
+        family = games.get_family(variant.family)
+        if family.reference is None or family.episode_lengths is None:
+            return None
+        if adapt_return is None or not episode_returns:
+            return 0.0
+        params = variant.params
+        low, high = family.reference(params)
+        random_length, best_length = family.episode_lengths(params)
+        episodes = len(episode_returns)
+        random_total = steps_used * low / max(random_length, 1.0) + episodes * low
+        best_total = steps_used * high / max(best_length, 1.0) + episodes * high
+        if best_total == random_total:
+            return 0.0
+        return (adapt_return + float(sum(episode_returns)) - random_total) / (best_total - random_total)
 
 
 def sample_variant(family: str, dist: Mapping[str, Dist], rng: np.random.Generator) -> Variant:

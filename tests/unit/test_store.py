@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 import signal
 import sqlite3
 import subprocess
@@ -168,6 +169,10 @@ def test_a_file_without_a_schema_version_is_migrated_in_place(tmp_path) -> None:
     (trial,) = store.trials()
     assert (trial.eval_return, trial.episode_returns, trial.finished_at) == (12.0, (12.0,), "2026-11-01T00:00:00+00:00")
     assert store.matches() == [] and store.meta_trains() == []
+    assert (trial.meta_train_seed, trial.model, trial.provenance) == (0, "", "harness")
+    # meta_train_seed is a key part now: another meta-training run's trial is a new row.
+    assert store.add(replace(trial, meta_train_seed=1)) is True
+    assert store.add(replace(trial, eval_return=99.0)) is False
     store.close()
     assert Store(path).schema_version == SCHEMA_VERSION  # a second opening changes nothing
 
