@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 from arena.records import Status
+from arena.seeding import derive_seed
 from arena.submission import Submission
 from arena.suites import Suite
 
@@ -21,11 +22,19 @@ class TrialJob:
     budget: int
     adapt_seconds: float
     seed: int
-    split_seed: int  # the seed the split's variants and env seeds derive from: public for dev, secret for test
+    # The split's seed (public for dev, secret for test) is given to build the job and never
+    # kept: the job carries only this trial's own env seed, derived from it, so the raw test
+    # seed never reaches a runner (a Ray node, say). See arena.harness.trial.TrialSeeds.
+    split_seed: InitVar[int | None] = None
+    env_seed: int = 0
     checkpoint: str | None = None
     device: str = "cpu"
     meta_train_seed: int = 0  # whose checkpoint: one of the suite's meta-training runs
     model: str = ""  # the text track's language model
+
+    def __post_init__(self, split_seed: int | None) -> None:
+        if split_seed is not None:
+            object.__setattr__(self, "env_seed", derive_seed(split_seed, self.variant, self.seed))
 
     @property
     def family(self) -> str:

@@ -67,8 +67,10 @@ class TrialSeeds:
     env: int
 
     @classmethod
-    def of(cls, split_seed: int, variant: str, seed: int) -> TrialSeeds:
-        return cls(agent=derive_seed("agent", seed) % 2**31, env=derive_seed(split_seed, variant, seed))
+    def of(cls, job: TrialJob) -> TrialSeeds:
+        """The agent's seed from the trial seed alone; the env's is the job's (derived from the
+        split's seed, the variant and the trial seed when the job was planned)."""
+        return cls(agent=derive_seed("agent", job.seed) % 2**31, env=job.env_seed)
 
     def adaptation(self, budget: int) -> int:
         """The seed of the env server that serves the adaptation phase."""
@@ -194,7 +196,7 @@ def run_trial(agent: AgentEndpoint, job: TrialJob, outcome: Outcome, started: fl
     earned so far, its steps, stays in ``outcome``)."""
     variant = games.parse_variant(job.variant)
     eval_env = games.make(variant)
-    seeds = TrialSeeds.of(job.split_seed, job.variant, job.seed)
+    seeds = TrialSeeds.of(job)
     adaptation = adapt(agent, job, variant, seeds, trial_spec(job, seeds, eval_env), outcome, setup_seconds)
     outcome.startup_seconds = round(adaptation.first_message - started, 4)
     outcome.adapt_seconds = round(adaptation.ended - adaptation.first_message, 4)

@@ -263,7 +263,7 @@ class MatchRunner:
     def _adapt(self, job: MatchJob, side: _Side) -> int:
         """The trial procedure's adaptation phase, for this side's seat; returns the steps used."""
         trial_job = job.trial_for(side.label, side.submission, side.checkpoint)
-        seeds = trial.TrialSeeds.of(trial_job.split_seed, trial_job.variant, trial_job.seed)
+        seeds = trial.TrialSeeds.of(trial_job)
         outcome = Outcome(status=Status.OK)
         try:
             agent = side.agent = self.runner.agent(side.submission)
