@@ -77,7 +77,9 @@ def _run(
     store = Store(db)
     if executor_name not in EXECUTORS:
         raise ArenaError(f"unknown executor {executor_name!r}; choose {', '.join(EXECUTORS)}")
-    executor = make_executor(executor_name, workers, address=address)
+    if address is not None and executor_name != "ray":
+        raise ArenaError("--address is the Ray cluster's: it goes with --executor ray")
+    executor = make_executor(executor_name, workers, address=address, require_sandbox=split == "test")
     label = ", ".join(s.name for s in submissions)
     console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
     with progress_bar() as progress:
