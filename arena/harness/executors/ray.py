@@ -80,7 +80,7 @@ class _Slot:
     """One runner's place: its current actor, and what it is doing."""
 
     actor: Any
-    ready: Any  # the ref of the actor's info() until it answers, then None
+    ready: Any  # the ref of the actor's info() until it answers (at its start, or when asked again), then None
     starts: int = 1  # actors started in this slot that died before they answered
     node: NodeInfo | None = None
     job: int | None = None  # the index of the job in flight
@@ -89,7 +89,7 @@ class _Slot:
 
     @property
     def idle(self) -> bool:
-        return self.node is not None and self.job is None and not self.dropped
+        return self.node is not None and self.ready is None and self.job is None and not self.dropped
 
 
 class RayExecutor:
@@ -147,7 +147,7 @@ class RayExecutor:
             try:
                 ray.init(address=self.address, **quiet)
             except Exception as exc:  # version mismatch and the like: Ray says what
-                raise ArenaError(f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}") from None
+                raise ArenaError(f"cannot join the Ray cluster at {self.address}: {_one_line(exc)}") from None
         self._started_ray = True
 
     # -- actors --------------------------------------------------------------------------------
@@ -157,6 +157,7 @@ class RayExecutor:
         return actor, actor.info.remote()
 
     def _start(self) -> None:
+        self._connect()  # again, after a shutdown(): a bare ray.remote would join any cluster it finds
         self._slots = [_Slot(*self._new_actor()) for _ in range(self.workers)]
         self._dispatch = WarmFirst(self.workers)
 
@@ -252,19 +253,29 @@ class RayExecutor:
             node = slot.node.node_id[:12] if slot.node else "?"
             self._lost = f"Ray node {node}: a runner actor died ({type(exc).__name__})"
             self._replace(index, died_ready=True)
+            self._ask_idle()
             return None
         except ray.exceptions.RayError as exc:  # the job or its outcome did not survive the trip
-            outcome = Outcome(status=Status.ERROR, error=f"harness: Ray: {type(exc).__name__}: {_first_line(exc)}")
+            outcome = Outcome(status=Status.ERROR, error=f"harness: Ray: {type(exc).__name__}: {_one_line(exc)}")
         slot.job = None
         return outcome
 
+    def _ask_idle(self) -> None:
+        """After a death (a node lost, say), the idle actors answer once more before they get a
+        job: one that died with the node costs no job its retry."""
+        for slot in self._slots:
+            if slot.idle:
+                slot.ready = slot.actor.info.remote()
+
     def _answered(self, index: int, ref: Any) -> None:
         ray = self.ray
+        slot = self._slots[index]
         try:
             info: NodeInfo = ray.get(ref)
         except ray.exceptions.RayError as exc:
-            self._last_start_error = _first_line(exc)
-            self._replace(index, died_ready=False)
+            if slot.node is None:
+                self._last_start_error = _one_line(exc)
+            self._replace(index, died_ready=slot.node is not None)
             return
         self._on_ready(index, info)
 
@@ -365,6 +376,8 @@ def _check_token(address: str) -> None:
     # "ok", or "unknown" (a Ray without this client call): ray.init goes on and has the last word
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+def _one_line(exc: BaseException) -> str:
+    """The error on one line: Ray's messages run over several (a version mismatch puts the
+    versions on the lines after the first)."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    return (text[:400] + "…" if len(text) > 400 else text) or type(exc).__name__
