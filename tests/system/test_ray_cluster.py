@@ -373,6 +373,12 @@ def test_a_cluster_that_does_not_answer_is_one_line(cluster, suite_file, tmp_pat
     assert "no Ray cluster answers at 127.0.0.1:" in _one_line_error(cluster.arena(*args))
 
 
+def test_an_address_without_the_ray_executor_is_one_line(cluster, suite_file, tmp_path) -> None:
+    args = cluster.run_args(tmp_path / "x.db", suite_file)
+    args[args.index("--executor") + 1] = "local"
+    assert "it goes with --executor ray" in _one_line_error(cluster.arena(*args))
+
+
 def test_a_driver_without_the_clusters_token_is_one_line(cluster, suite_file, tmp_path) -> None:
     args = cluster.run_args(tmp_path / "x.db", suite_file)
     no_token = {k: v for k, v in cluster.env.items() if not k.startswith("RAY_AUTH")}
