@@ -30,6 +30,7 @@ class AgentSpec:
     budget_seconds: float = 0.0  # wall-clock seconds this phase may use
     scratch: Path | None = None  # the only directory the agent should write to
     adapt_budgets: tuple[int, ...] = ()  # the suite's adaptation budgets (steps), e.g. for meta-training
+    eval_episodes: int = 0  # evaluation episodes of this family's trials (0: not said), to shape meta-training
 
 
 class TaskSampler(Protocol):
@@ -37,8 +38,12 @@ class TaskSampler(Protocol):
 
     budget_steps: int  # total env steps meta-training may use, over every sampled env
 
-    def sample(self, num_envs: int = 1) -> gym.Env[Any, Any] | gym.vector.VectorEnv[Any, Any, Any]:
-        """An env of a freshly sampled train variant (a vector env of copies when num_envs > 1)."""
+    def sample(
+        self, num_envs: int = 1, independent: bool = False
+    ) -> gym.Env[Any, Any] | gym.vector.VectorEnv[Any, Any, Any]:
+        """An env of a freshly sampled train variant: a vector env of ``num_envs`` copies of it,
+        or (``independent``) of ``num_envs`` train variants, one each, as a meta-learner wants
+        many tasks side by side. An episode's end restarts the same copy's variant."""
         ...
 
     @property

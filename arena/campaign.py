@@ -187,6 +187,7 @@ def run(
         return summary
 
     pairs = {_meta_key(job): job.submission for job in todo}
+    total = len(todo)
     try:
         meta_jobs, failed_meta = plan_meta_training(list(pairs.items()), suite, store)
         # Meta-training first; each (submission, family, meta seed)'s trials join the run as soon
@@ -203,6 +204,10 @@ def run(
                 record = store.meta_train(
                     job.submission.hash, suite.name, suite.version, job.family, job.meta_train_seed
                 )
+                if _one_run_only(job, record):
+                    total -= 1
+                    summary.planned -= 1
+                    continue
                 feed.add(_with_checkpoint(job, record.checkpoint if record and record.status == Status.OK else None))
         meta_left = len(meta_jobs)
         if not meta_left:
@@ -211,7 +216,7 @@ def run(
         if progress:
             if meta_jobs:
                 progress("meta-training", 0, len(meta_jobs), meta_counts)
-            progress("trials", summary.ran, len(todo), summary.statuses)
+            progress("trials", summary.ran, total, summary.statuses)
         for index, outcome in executor.run(feed):
             finished = feed.jobs[index]
             if isinstance(finished, MetaTrainJob):
@@ -219,7 +224,10 @@ def run(
                 meta_left -= 1
                 meta_counts[outcome.status] += 1
                 for trial in waiting.pop(_meta_key(finished)):
-                    if outcome.status in (Status.OK, Status.SKIPPED):
+                    if outcome.status == Status.SKIPPED and finished.meta_train_seed > 0:
+                        total -= 1  # no meta-training: the trials of run 0 are the agent's only ones
+                        summary.planned -= 1
+                    elif outcome.status in (Status.OK, Status.SKIPPED):
                         feed.add(_with_checkpoint(trial, finished.checkpoint if outcome.status == Status.OK else None))
                     else:
                         _record_failed_meta(store, summary, trial, (outcome.status, outcome.error or ""), origin)
@@ -232,13 +240,19 @@ def run(
                 summary.statuses[outcome.status] += 1
                 summary.ran += 1
             if progress:
-                progress("trials", summary.ran, len(todo), summary.statuses)
+                progress("trials", summary.ran, total, summary.statuses)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         executor.shutdown()
         summary.wall_seconds = time.monotonic() - started
     return summary
+
+
+def _one_run_only(job: TrialJob, record: MetaTrainRecord | None) -> bool:
+    """Whether a trial is not needed: an agent that does not meta-train has one "run" whatever
+    the suite's meta_train_seeds; its trials of the other runs would repeat run 0's exactly."""
+    return job.meta_train_seed > 0 and record is not None and record.status == Status.SKIPPED
 
 
 def _meta_key(job: TrialJob | MetaTrainJob) -> MetaKey:

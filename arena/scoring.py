@@ -21,20 +21,35 @@ the method of the ``rliable`` library:
   have run; its interval resamples both submissions' runs within each family.
 - **Performance profile**: the fraction of runs whose score exceeds ``τ``, over a grid of ``τ``.
 - **Adaptation curve**: the IQM at each budget of the suite. Its **area** is the trapezoid rule
-  over the *budget index* (budgets are equally spaced on the x axis, as suites list them roughly
-  geometrically; ``log(budget)`` would be undefined at the zero-shot budget 0), divided by the
-  number of intervals: the curve's average height, on the same scale as an IQM. With one budget
-  it is that budget's IQM.
+  on the axis ``x = log10(1 + budget)`` (budget 0, zero-shot, is x = 0; suites list budgets
+  roughly geometrically), divided by the axis' span: the curve's average height, on the scale of
+  an IQM. With one budget it is that budget's IQM. Its interval is a bootstrap of whole **units**
+  (one variant × trial seed × meta-training run, with its runs at every budget kept together).
+- **Meta-training runs**: where a suite crosses trials with several meta-training seeds, every
+  interval is a two-level bootstrap: within each family, the meta-training runs are resampled,
+  then the units of each drawn run, so the interval covers meta-training's own spread (the
+  largest source of variance of a meta-learner) as well as the variants'.
+- **Views**: the *final* view scores ``normalized_score`` (the evaluation after adapting); the
+  *online* view scores ``online_score`` (everything earned over the trial, adapting included,
+  regret-normalized), where the family has the analytic references it needs.
+- **Groups**: interpolation, extrapolation and train variants are pooled; ``out_of_support``
+  variants (outside what meta-training can see, on purpose) are reported apart, never pooled.
 
 Scores are grouped into **boards**: one per (suite, suite version, split). A board ranks its
-entries (one per submission hash) by IQM at the board's largest budget, the headline figure.
+entries (one per submission hash) by the adaptation area, the headline figure: a meta-learner's
+advantage is at small budgets and while it adapts, from-scratch RL's at the largest budget, and
+the area weighs every budget of the suite on the scale its designers chose. Entries whose area
+interval overlaps the leader's are marked **tied** with it (entries whose trials all failed rank
+last, never tied). Reference agents (Thompson sampling, PSRL, …: a manifest's ``kind =
+"reference"``) are scored the same way but listed apart, never ranked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +57,7 @@ import numpy as np
 import scipy.stats
 from numpy.typing import ArrayLike, NDArray
 
-from arena.records import TRIAL_STATUSES, Status, TrialRecord
+from arena.records import TRIAL_STATUSES, Provenance, Status, TrialRecord
 
 Record = TrialRecord
 Strata = Sequence[NDArray[np.float64]]
@@ -54,7 +69,9 @@ N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 SEED = 0
 DEFAULT_TAUS: tuple[float, ...] = tuple(round(t, 3) for t in np.linspace(0.0, 1.5, 61))
-GROUPS = ("interpolation", "extrapolation", "train")
+GROUPS = ("interpolation", "extrapolation", "train", "out_of_support")
+APART = frozenset({"out_of_support"})  # groups reported on their own, never in the headline
+VIEWS = ("final", "online")
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,18 +107,23 @@ def performance_profile(scores: ArrayLike, taus: Sequence[float] = DEFAULT_TAUS)
     return np.mean(x[None, :] > _array(taus)[:, None], axis=1)
 
 
-def adaptation_area(values: Sequence[float]) -> float:
-    """Average height of the curve through ``values`` at equally spaced budget indices.
+def budget_axis(budgets: Sequence[int]) -> NDArray[np.float64]:
+    """Where each budget sits on an adaptation curve's x axis: ``log10(1 + budget)``."""
+    return np.log10(1.0 + _array(budgets))
 
-    The trapezoid rule over the budget index, divided by ``len(values) - 1``; a single value is
-    its own area. NaN when any value is missing.
-    """
+
+def adaptation_area(values: ArrayLike, budgets: Sequence[int]) -> Any:
+    """Average height of the curve through ``values`` (last axis: one per budget) on the axis
+    ``log10(1 + budget)``: the trapezoid rule divided by the axis' span. A single budget is its
+    own area; NaN where a value is missing. Vectorised over leading axes."""
     y = _array(values)
-    if y.size == 0 or np.isnan(y).any():
+    if y.shape[-1] == 0:
         return math.nan
-    if y.size == 1:
-        return float(y[0])
-    return float(np.trapezoid(y) / (y.size - 1))
+    if y.shape[-1] == 1:
+        return y[..., 0] if y.ndim > 1 else float(y[0])
+    x = budget_axis(budgets)
+    area = np.trapezoid(y, x, axis=-1) / (x[-1] - x[0])
+    return area if y.ndim > 1 else float(area)
 
 
 def _pairwise_improvement(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -199,6 +221,65 @@ def iqm_interval(
     return stratified_bootstrap(strata, _iqm_of_strata, n_resamples=n_resamples, confidence=confidence, seed=seed)
 
 
+# Each unit's runs at k budgets, one row per unit: a family's units from one meta-training run.
+Cluster = NDArray[np.float64]
+# A statistic of units: (resamples, units, k) -> (resamples,).
+UnitStatistic = Callable[[NDArray[np.float64]], NDArray[np.float64]]
+_RESAMPLE_CELLS = 4_000_000  # floats per chunk of resamples: bounded memory on large boards
+
+
+def clustered_bootstrap(
+    strata: Sequence[Sequence[Cluster]],
+    statistic: UnitStatistic,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
+) -> Interval:
+    """Percentile interval of ``statistic`` over every unit of every stratum (family), drawing
+    within each stratum first its clusters (meta-training runs) with replacement, then, for each
+    drawn cluster, as many of its units with replacement as it has. With one cluster per stratum
+    this is the stratified bootstrap of units.
+
+    ``scipy.stats.bootstrap`` resamples one level only; the two levels are drawn here with
+    numpy, in chunks of resamples so that memory stays bounded.
+    """
+    strata = [[np.asarray(c, dtype=np.float64) for c in stratum if len(c)] for stratum in strata]
+    strata = [stratum for stratum in strata if stratum]
+    if not strata:
+        return Interval(math.nan, math.nan, math.nan)
+    everything = np.concatenate([c for stratum in strata for c in stratum], axis=0)
+    estimate = float(statistic(everything[None])[0])
+    if n_resamples <= 0 or all(len(stratum) == 1 and len(stratum[0]) == 1 for stratum in strata):
+        return Interval(estimate, estimate, estimate)
+    rng = np.random.default_rng(seed)
+    equal = all(len({len(c) for c in stratum}) == 1 for stratum in strata)
+    values: list[NDArray[np.float64]] = []
+    if equal:
+        stacked = [np.stack(stratum) for stratum in strata]  # (clusters, units, k) per stratum
+        chunk = max(1, _RESAMPLE_CELLS // max(1, everything.size))
+        for start in range(0, n_resamples, chunk):
+            size = min(chunk, n_resamples - start)
+            parts = []
+            for block in stacked:
+                clusters, units = block.shape[:2]
+                picked = rng.integers(clusters, size=(size, clusters, 1))
+                inner = rng.integers(units, size=(size, clusters, units))
+                parts.append(block[picked, inner].reshape(size, clusters * units, block.shape[2]))
+            values.append(statistic(np.concatenate(parts, axis=1)))
+    else:  # clusters of unequal size (an incomplete run): one resample at a time
+        for _ in range(n_resamples):
+            drawn = [
+                stratum[c][rng.integers(len(stratum[c]), size=len(stratum[c]))]
+                for stratum in strata
+                for c in rng.integers(len(stratum), size=len(stratum))
+            ]
+            values.append(statistic(np.concatenate(drawn, axis=0)[None]))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(np.concatenate(values), [alpha, 1.0 - alpha])
+    return Interval(estimate, float(min(low, high)), float(max(low, high)))
+
+
 def probability_of_improvement(
     x_by_family: Mapping[str, ArrayLike],
     y_by_family: Mapping[str, ArrayLike],
@@ -278,12 +359,19 @@ def aggregate(
     )
 
 
-def score_of(record: Record) -> float:
-    """A trial's normalized score; a failed trial without one is at the random floor, 0."""
-    value = record.normalized_score
+def score_of(record: Record, view: str = "final") -> float:
+    """A trial's score in a view (``final``: ``normalized_score``; ``online``: ``online_score``);
+    a failed trial, or one without that score, is at the random floor, 0."""
+    value = record.online_score if view == "online" else record.normalized_score
     if record.status != Status.OK or value is None or not math.isfinite(float(value)):
         return 0.0
     return float(value)
+
+
+def in_view(record: Record, view: str) -> bool:
+    """Whether a trial has a score in the view (every trial has a final one; the online view
+    needs the family's analytic references)."""
+    return view != "online" or record.online_score is not None
 
 
 def status_counts(records: Iterable[Record]) -> dict[str, int]:
@@ -294,25 +382,51 @@ def status_counts(records: Iterable[Record]) -> dict[str, int]:
     return out
 
 
-def _by_family(records: Iterable[Record]) -> dict[str, list[float]]:
+def _by_family(records: Iterable[Record], view: str = "final") -> dict[str, list[float]]:
     out: dict[str, list[float]] = defaultdict(list)
     for record in records:
-        out[record.family].append(score_of(record))
+        out[record.family].append(score_of(record, view))
     return dict(sorted(out.items()))
+
+
+def _clusters(records: Iterable[Record], view: str) -> dict[str, list[list[float]]]:
+    """Scores by family, then by meta-training run."""
+    out: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        out[record.family][record.meta_train_seed].append(score_of(record, view))
+    return {f: [runs[k] for k in sorted(runs)] for f, runs in sorted(out.items())}
+
+
+def _iqm_of_units(units: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(iqm(units[..., 0], axis=-1), dtype=np.float64)
+
+
+def aggregate_runs(records: Sequence[Record], view: str = "final", **boot: Any) -> Aggregate:
+    """:func:`aggregate` of trial records: where they come from several meta-training runs, the
+    IQM's interval is the two-level bootstrap (runs, then units); otherwise the stratified one."""
+    clusters = _clusters(records, view)
+    if all(len(runs) <= 1 for runs in clusters.values()):
+        return aggregate({f: [x for run in runs for x in run] for f, runs in clusters.items()}, **boot)
+    plain = aggregate({f: [x for run in runs for x in run] for f, runs in clusters.items()}, n_resamples=0)
+    strata = [[np.asarray(run, dtype=np.float64)[:, None] for run in runs] for runs in clusters.values()]
+    interval = clustered_bootstrap(strata, _iqm_of_units, **boot)
+    return replace(plain, iqm=interval)
 
 
 @dataclass(frozen=True)
 class BudgetScore:
-    """One submission at one budget: overall, per family and per variant group."""
+    """One submission at one budget: overall (the pooled groups), per family and per group."""
 
     budget: int
     overall: Aggregate
     families: dict[str, Aggregate]
-    groups: dict[str, Aggregate]
+    groups: dict[str, Aggregate]  # every group, out_of_support included
     family_groups: dict[str, dict[str, Aggregate]]  # family -> variant group -> aggregate
     variants: dict[str, float]  # mean score of each variant over its seeds
     statuses: dict[str, int]
     profile: tuple[float, ...]  # performance profile over the board's taus
+    success_rate: float | None = None  # mean of the trials' success rates, where the family has one
+    family_success: dict[str, float] = field(default_factory=dict)  # the same per family that has a goal
 
 
 @dataclass(frozen=True)
@@ -333,18 +447,31 @@ class Entry:
     submission: str
     version: str
     hash: str
-    rank: int
+    rank: int  # 0 for a reference agent (never ranked)
     budgets: dict[int, BudgetScore]  # budgets with at least one stored run
-    area: float  # adaptation area over the board's budgets; NaN while a budget has no runs
+    area: Interval  # adaptation area over the board's budgets, with its interval; NaN while a budget has no runs
     family_areas: dict[str, float]
     statuses: dict[str, int]
     n_trials: int
     failures: tuple[Failure, ...] = ()
     arena_versions: tuple[str, ...] = ()
+    kind: str = "agent"  # "reference": listed apart, never ranked
+    tied: bool = False  # its area's interval overlaps the leader's
+    provenance: str = "harness"  # official, harness or self-reported: who ran its trials
 
     @property
     def label(self) -> str:
         return f"{self.submission}@{self.version}"
+
+    @property
+    def id(self) -> str:
+        """Unique on a board: the hash, with the provenance where it is not the harness's (one
+        submission can have an official and a self-reported entry)."""
+        return self.hash if self.provenance == Provenance.HARNESS else f"{self.hash}+{self.provenance}"
+
+    @property
+    def all_failed(self) -> bool:
+        return self.n_trials > 0 and not self.statuses.get(str(Status.OK))
 
     def headline(self, budget: int) -> Aggregate | None:
         score = self.budgets.get(budget)
@@ -364,13 +491,13 @@ def _curve(scores: Mapping[int, BudgetScore], budgets: Sequence[int], family: st
     return out
 
 
-def _area(curve: Sequence[Interval | None]) -> float:
-    return adaptation_area([iv.estimate if iv is not None else math.nan for iv in curve])
+def _area(curve: Sequence[Interval | None], budgets: Sequence[int]) -> float:
+    return float(adaptation_area([iv.estimate if iv is not None else math.nan for iv in curve], budgets))
 
 
 @dataclass(frozen=True)
 class Board:
-    """The standings of one (suite, suite version, split)."""
+    """The standings of one (suite, suite version, split) in one view."""
 
     suite: str
     suite_version: int
@@ -380,10 +507,14 @@ class Board:
     groups: tuple[str, ...]
     entries: tuple[Entry, ...]  # ranked
     taus: tuple[float, ...]
-    # P(row > column) at the headline budget, keyed by (hash of X, hash of Y).
+    # P(row > column) at the headline budget, keyed by (id of X, id of Y) (Entry.id: the hash
+    # for harness-run entries); computed against baselines and references, and pairs asked for.
     improvement: dict[tuple[str, str], Interval] = field(default_factory=dict)
     variants: dict[str, tuple[str, str]] = field(default_factory=dict)  # variant id -> (family, group)
     finished_at: str = ""  # the newest trial's time: when these standings were last changed
+    references: tuple[Entry, ...] = ()  # reference agents: scored alike, never ranked
+    view: str = "final"
+    self_reported: tuple[Entry, ...] = ()  # imported results: ranked among themselves only
 
     @property
     def id(self) -> str:
@@ -393,73 +524,472 @@ class Board:
     def headline_budget(self) -> int:
         return self.budgets[-1]
 
+    @property
+    def everyone(self) -> tuple[Entry, ...]:
+        """Ranked entries, then self-reported ones, then reference agents."""
+        return (*self.entries, *self.self_reported, *self.references)
+
     def entry(self, submission_hash: str) -> Entry | None:
-        for entry in self.entries:
-            if entry.hash == submission_hash:
+        """A submission's entry (its ranked one first), or its entry of that id."""
+        for entry in self.everyone:
+            if submission_hash in (entry.hash, entry.id):
                 return entry
         return None
 
-
-def _rank_key(entry: Entry, headline: int) -> tuple[float, float, str, str]:
-    agg = entry.headline(headline)
-    value = agg.iqm.estimate if agg is not None and agg.n else -math.inf
-    area = entry.area if math.isfinite(entry.area) else -math.inf
-    return (-value, -area, entry.label, entry.hash)
+    def entries_of(self, submission_hash: str) -> list[Entry]:
+        """Every entry of a submission (one per provenance)."""
+        return [e for e in self.everyone if e.hash == submission_hash]
 
 
-def _score_entry(
-    records: Sequence[Record], budgets: Sequence[int], taus: Sequence[float], **boot: Any
-) -> tuple[Entry, dict[int, dict[str, list[float]]]]:
+# --------------------------------------------------------------------------------------------
+# Many intervals at once
+# --------------------------------------------------------------------------------------------
+#
+# A board of n submissions asks for ~50 bootstrap intervals per submission, and one call of
+# scipy.stats.bootstrap costs milliseconds before it computes anything. Every interval draws
+# from a fresh generator seeded with ``seed``, so its resampling indices depend on nothing but
+# the sizes of its strata, and the submissions of one board almost always have the same sizes
+# (the suite fixes them). :class:`_Intervals` collects the intervals of many entries, draws the
+# indices once per shape and computes each shape's statistic over all its requests stacked.
+#
+# The results are the one-at-a-time functions' (iqm_interval, clustered_bootstrap,
+# probability_of_improvement) bit for bit; tests/unit/test_scoring.py checks it. That fixes how
+# the stacked arrays may be laid out: numpy's sums depend on the memory order of what they add
+# (a reduction over a non-contiguous axis adds in another order), so every statistic runs on
+# C-contiguous arrays of the same rank as the one-at-a-time path, with requests only on the
+# leading axis.
+
+_STACK_CELLS = 4_000_000  # floats of resampled data per stacked block: bounded memory
+
+
+def _percentile_interval(theta: NDArray[np.float64], confidence: float) -> NDArray[np.float64]:
+    """The percentile interval of bootstrap distributions (last axis), as scipy.stats.bootstrap
+    computes it: the same alpha arithmetic and the same quantile function."""
+    alpha = np.asarray((1 - confidence) / 2, dtype=theta.dtype)
+    return np.asarray(scipy.stats.quantile(theta, np.stack((alpha, 1 - alpha), axis=-1), axis=-1))
+
+
+def _as_interval(estimate: float, low: float, high: float) -> Interval:
+    return Interval(estimate, float(min(low, high)), float(max(low, high)))  # float noise can swap equal ends
+
+
+def _counts(indices: NDArray[np.int64], n: int) -> NDArray[np.float64]:
+    """How often each of ``n`` runs is drawn in each resample (rows of ``indices``)."""
+    out = np.zeros((indices.shape[0], n))
+    np.add.at(out, (np.arange(indices.shape[0])[:, None], indices), 1.0)
+    return out
+
+
+def _improvement_matrix(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """1 where x_i > y_j, ½ where equal, 0 below: a resample's U statistic is ``cx · C · cy`` for
+    the draw counts cx and cy. Every term is a multiple of ½, so the sum is exact and equals the
+    rank sum's U (scipy.stats.rankdata's average ranks are exact halves too)."""
+    return (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+
+
+@dataclass(frozen=True)
+class _Ticket:
+    """One requested interval, there once :meth:`_Intervals.compute` has run."""
+
+    owner: _Intervals
+    number: int
+
+    def __call__(self) -> Interval:
+        return self.owner._results[self.number]
+
+
+_Requests = list[tuple[list[NDArray[np.float64]], int]]  # (a request's arrays, its number)
+
+
+class _Intervals:
+    """Bootstrap intervals asked for by many entries, computed together when :meth:`compute`
+    runs; each request returns a ticket that gives its interval after that. Point estimates
+    are computed then too, stacked alike (the statistics' per-call overhead is most of their
+    cost one at a time)."""
+
+    def __init__(self, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED):
+        self.n_resamples, self.confidence, self.seed = n_resamples, confidence, seed
+        self._stratified: dict[tuple[int, ...], _Requests] = defaultdict(list)  # by strata sizes
+        self._clustered: dict[tuple[Any, ...], _Requests] = defaultdict(list)  # by statistic and shapes
+        self._improvement: dict[tuple[tuple[int, int], ...], _Requests] = defaultdict(list)  # by (n, m) per family
+        self._statistics: dict[Any, UnitStatistic] = {}
+        self._estimates: dict[int, float] = {}
+        self._exact: set[int] = set()  # requests whose interval is their estimate (nothing to resample)
+        self._results: dict[int, Interval] = {}
+        self._count = 0
+
+    def _ticket(self, result: Interval | None = None) -> tuple[int, _Ticket]:
+        number = self._count
+        self._count += 1
+        if result is not None:
+            self._results[number] = result
+        return number, _Ticket(self, number)
+
+    # -- requests --------------------------------------------------------------------------
+
+    def iqm(self, scores_by_family: Mapping[str, ArrayLike]) -> _Ticket:
+        """:func:`iqm_interval`."""
+        strata = [_array(v).ravel() for _, v in sorted(scores_by_family.items())]
+        strata = [s for s in strata if s.size]
+        if not strata:
+            return self._ticket(Interval(math.nan, math.nan, math.nan))[1]
+        number, ticket = self._ticket()
+        self._stratified[tuple(s.size for s in strata)].append((strata, number))
+        if self.n_resamples <= 0 or all(s.size < 2 for s in strata):
+            self._exact.add(number)
+        return ticket
+
+    def clustered(self, strata: Sequence[Sequence[Cluster]], statistic: UnitStatistic, key: Any) -> _Ticket:
+        """:func:`clustered_bootstrap`; ``key`` names ``statistic`` (requests of one key and shape
+        are computed together)."""
+        strata = [[np.asarray(c, dtype=np.float64) for c in stratum if len(c)] for stratum in strata]
+        strata = [stratum for stratum in strata if stratum]
+        if not strata:
+            return self._ticket(Interval(math.nan, math.nan, math.nan))[1]
+        shapes = tuple(tuple(c.shape for c in stratum) for stratum in strata)
+        if not all(len(set(s)) == 1 for s in shapes):  # clusters of unequal size (rare): one at a time
+            found = clustered_bootstrap(
+                strata, statistic, n_resamples=self.n_resamples, confidence=self.confidence, seed=self.seed
+            )
+            return self._ticket(found)[1]
+        number, ticket = self._ticket()
+        self._statistics[key] = statistic
+        blocks = [np.stack(stratum) for stratum in strata]  # (clusters, units, k) per stratum
+        self._clustered[(key, tuple(b.shape for b in blocks))].append((blocks, number))
+        if self.n_resamples <= 0 or all(len(stratum) == 1 and len(stratum[0]) == 1 for stratum in strata):
+            self._exact.add(number)
+        return ticket
+
+    def improvement(self, x_by_family: Mapping[str, ArrayLike], y_by_family: Mapping[str, ArrayLike]) -> _Ticket:
+        """:func:`probability_of_improvement`."""
+        families = sorted(f for f in x_by_family if f in y_by_family)
+        pairs = [(_array(x_by_family[f]).ravel(), _array(y_by_family[f]).ravel()) for f in families]
+        pairs = [(x, y) for x, y in pairs if x.size and y.size]
+        if not pairs:
+            return self._ticket(Interval(math.nan, math.nan, math.nan))[1]
+        matrices = [_improvement_matrix(x, y) for x, y in pairs]
+        estimate = float(np.mean([c.sum() / c.size for c in matrices]))
+        if self.n_resamples <= 0 or all(x.size < 2 and y.size < 2 for x, y in pairs):
+            return self._ticket(Interval(estimate, estimate, estimate))[1]
+        number, ticket = self._ticket()
+        self._estimates[number] = estimate
+        self._improvement[tuple(c.shape for c in matrices)].append((matrices, number))
+        return ticket
+
+    # -- computing ---------------------------------------------------------------------------
+
+    def compute(self) -> None:
+        """Every interval asked for so far."""
+        for sizes, requests in self._stratified.items():
+            self._stratified_estimates(requests)
+            self._compute_stratified(sizes, [r for r in requests if r[1] not in self._exact])
+        for (key, shapes), requests in self._clustered.items():
+            self._clustered_estimates(self._statistics[key], requests)
+            self._compute_clustered(self._statistics[key], shapes, [r for r in requests if r[1] not in self._exact])
+        for shapes, requests in self._improvement.items():
+            self._compute_improvement(shapes, requests)
+        for number in self._exact:
+            estimate = self._estimates[number]
+            self._results[number] = Interval(estimate, estimate, estimate)
+        self._stratified.clear()
+        self._clustered.clear()
+        self._improvement.clear()
+        self._exact.clear()
+
+    def _stratified_estimates(self, requests: _Requests) -> None:
+        # The IQM of all runs, strata concatenated in order: one row per request.
+        for start in range(0, len(requests), 4096):
+            chunk = requests[start : start + 4096]
+            rows = np.stack([np.concatenate(strata) for strata, _ in chunk])
+            for (_, number), value in zip(chunk, np.asarray(iqm(rows), dtype=np.float64), strict=True):
+                self._estimates[number] = float(value)
+
+    def _clustered_estimates(self, statistic: UnitStatistic, requests: _Requests) -> None:
+        # The statistic of every unit: the clusters of every stratum concatenated in order.
+        for start in range(0, len(requests), 256):
+            chunk = requests[start : start + 256]
+            units = np.stack([np.concatenate([b.reshape(-1, b.shape[-1]) for b in blocks]) for blocks, _ in chunk])
+            for (_, number), value in zip(chunk, np.asarray(statistic(units), dtype=np.float64), strict=True):
+                self._estimates[number] = float(value)
+
+    def _compute_stratified(self, sizes: tuple[int, ...], requests: _Requests) -> None:
+        if not requests:
+            return
+        # scipy.stats.bootstrap draws (resamples, n) indices per stratum of two or more runs, in
+        # stratum order, from one generator; a stratum of one run is its own only resample.
+        rng = np.random.default_rng(self.seed)
+        draws = {i: rng.integers(0, n, (self.n_resamples, n)) for i, n in enumerate(sizes) if n >= 2}
+        total = sum(sizes)
+        step = max(1, _STACK_CELLS // (self.n_resamples * total))
+        for start in range(0, len(requests), step):
+            chunk = requests[start : start + step]
+            runs = np.empty((len(chunk), self.n_resamples, total))
+            offset = 0
+            for i, n in enumerate(sizes):
+                stacked = np.stack([strata[i] for strata, _ in chunk])  # (requests, n)
+                runs[:, :, offset : offset + n] = stacked[:, draws[i]] if i in draws else stacked[:, None, :]
+                offset += n
+            theta = np.asarray(iqm(runs.reshape(-1, total)), dtype=np.float64).reshape(len(chunk), -1)
+            bounds = _percentile_interval(theta, self.confidence)
+            for (_, number), (low, high) in zip(chunk, bounds, strict=True):
+                self._results[number] = _as_interval(self._estimates[number], low, high)
+
+    def _compute_clustered(
+        self,
+        statistic: UnitStatistic,
+        shapes: tuple[tuple[int, ...], ...],
+        requests: _Requests,
+    ) -> None:
+        # clustered_bootstrap's draws: per chunk of resamples, per stratum, the clusters, then the
+        # units of each drawn cluster.
+        if not requests:
+            return
+        rng = np.random.default_rng(self.seed)
+        size_all = sum(c * u * k for c, u, k in shapes)
+        chunk_size = max(1, _RESAMPLE_CELLS // max(1, size_all))
+        chunks = []
+        for start in range(0, self.n_resamples, chunk_size):
+            size = min(chunk_size, self.n_resamples - start)
+            chunks.append(
+                [
+                    (
+                        rng.integers(clusters, size=(size, clusters, 1)),
+                        rng.integers(units, size=(size, clusters, units)),
+                    )
+                    for clusters, units, _ in shapes
+                ]
+            )
+        units_all = sum(c * u for c, u, _ in shapes)
+        k = shapes[0][2]
+        step = max(1, _STACK_CELLS // (self.n_resamples * size_all))
+        alpha = (1.0 - self.confidence) / 2.0
+        for start in range(0, len(requests), step):
+            group = requests[start : start + step]
+            stacked = [np.stack([blocks[i] for blocks, _ in group]) for i in range(len(shapes))]
+            values = []
+            for draws in chunks:
+                size = draws[0][0].shape[0]
+                parts = [
+                    block[:, picked, inner].reshape(len(group), size, clusters * units, k)
+                    for block, (picked, inner), (clusters, units, _) in zip(stacked, draws, shapes, strict=True)
+                ]
+                resampled = np.ascontiguousarray(np.concatenate(parts, axis=2)).reshape(-1, units_all, k)
+                values.append(np.asarray(statistic(resampled)).reshape(len(group), size))
+            theta = np.concatenate(values, axis=1)
+            for (_, number), row in zip(group, theta, strict=True):
+                low, high = np.quantile(row, [alpha, 1.0 - alpha])
+                self._results[number] = Interval(self._estimates[number], float(min(low, high)), float(max(low, high)))
+
+    def _compute_improvement(self, shapes: tuple[tuple[int, int], ...], requests: _Requests) -> None:
+        # probability_of_improvement's bootstrap: strata x1, y1, x2, y2, ... (those of two or more
+        # runs drawn), in batches of 500 resamples; per family U / (n·m), averaged over families.
+        rng = np.random.default_rng(self.seed)
+        batches = []
+        for start in range(0, self.n_resamples, 500):
+            size = min(500, self.n_resamples - start)
+            counts = []
+            for n, m in shapes:
+                cx = _counts(rng.integers(0, n, (size, n)), n) if n >= 2 else np.ones((size, 1))
+                cy = _counts(rng.integers(0, m, (size, m)), m) if m >= 2 else np.ones((size, 1))
+                counts.append((cx, cy))
+            batches.append(counts)
+        matrices = [np.stack([found[f] for found, _ in requests]) for f in range(len(shapes))]  # (requests, n, m)
+        theta = []
+        for counts in batches:
+            per_family = [
+                np.einsum("rn,enm,rm->er", cx, c, cy) / (n * m)
+                for (cx, cy), c, (n, m) in zip(counts, matrices, shapes, strict=True)
+            ]
+            theta.append(np.mean(per_family, axis=0))
+        bounds = _percentile_interval(np.concatenate(theta, axis=1), self.confidence)
+        for (_, number), (low, high) in zip(requests, bounds, strict=True):
+            self._results[number] = _as_interval(self._estimates[number], low, high)
+
+
+def _rank_key(entry: Entry) -> tuple[bool, float, float, str, str]:
+    """All-failed entries last; then by area (headline), then IQM at the largest budget."""
+    area = entry.area.estimate if math.isfinite(entry.area.estimate) else -math.inf
+    largest = entry.headline(max(entry.budgets)) if entry.budgets else None
+    value = largest.iqm.estimate if largest is not None and largest.n else -math.inf
+    return (entry.all_failed, -area, -value, entry.label, entry.hash)
+
+
+def _area_units(records: Sequence[Record], budgets: Sequence[int], view: str) -> list[list[Cluster]]:
+    """The units that have a run at every budget, as clusters (meta-training runs) per family:
+    rows of one score per budget."""
+    column = {b: i for i, b in enumerate(budgets)}
+    units: dict[tuple[str, int, str, int], NDArray[np.float64]] = {}
+    for record in records:
+        key = (record.family, record.meta_train_seed, record.variant, record.seed)
+        row = units.setdefault(key, np.full(len(budgets), np.nan))
+        row[column[record.budget]] = score_of(record, view)
+    grouped: dict[str, dict[int, list[NDArray[np.float64]]]] = defaultdict(lambda: defaultdict(list))
+    for (family, meta_seed, _, _), row in sorted(units.items()):
+        if not np.isnan(row).any():
+            grouped[family][meta_seed].append(row)
+    return [[np.stack(rows) for _, rows in sorted(runs.items())] for _, runs in sorted(grouped.items())]
+
+
+def _area_statistic(budgets: Sequence[int]) -> UnitStatistic:
+    def statistic(units: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(adaptation_area(iqm(units, axis=1), budgets), dtype=np.float64).reshape(-1)
+
+    return statistic
+
+
+def area_interval(records: Sequence[Record], budgets: Sequence[int], view: str = "final", **boot: Any) -> Interval:
+    """The adaptation area of a submission's pooled runs, with a bootstrap interval of whole
+    units (all budgets of a unit kept together; meta-training runs resampled first)."""
+    return clustered_bootstrap(_area_units(records, budgets, view), _area_statistic(budgets), **boot)
+
+
+def _pooled(records: Iterable[Record]) -> list[Record]:
+    return [r for r in records if _group(r) not in APART]
+
+
+@dataclass(frozen=True)
+class _PendingAggregate:
+    """An :class:`Aggregate` whose interval is being computed with others."""
+
+    n: int
+    iqm: _Ticket | None  # None: no runs
+    median: float
+    mean: float
+    optimality_gap: float
+
+    def resolve(self) -> Aggregate:
+        interval = self.iqm() if self.iqm is not None else Interval(math.nan, math.nan, math.nan)
+        return Aggregate(self.n, interval, self.median, self.mean, self.optimality_gap)
+
+
+def _aggregate_request(records: Sequence[Record], view: str, intervals: _Intervals) -> _PendingAggregate:
+    """:func:`aggregate_runs`, its interval asked of ``intervals``."""
+    clusters = _clusters(records, view)
+    by_family = {f: [x for run in runs for x in run] for f, runs in clusters.items()}
+    runs = np.concatenate([_array(v).ravel() for v in by_family.values()] or [np.zeros(0)])
+    if runs.size == 0:
+        return _PendingAggregate(0, None, math.nan, math.nan, math.nan)
+    if all(len(r) <= 1 for r in clusters.values()):
+        interval = intervals.iqm(by_family)
+    else:  # several meta-training runs: the two-level bootstrap
+        strata = [[np.asarray(run, dtype=np.float64)[:, None] for run in runs] for runs in clusters.values()]
+        interval = intervals.clustered(strata, _iqm_of_units, "iqm")
+    return _PendingAggregate(
+        int(runs.size), interval, float(np.median(runs)), float(np.mean(runs)), float(optimality_gap(runs))
+    )
+
+
+@dataclass(frozen=True)
+class _PendingBudget:
+    """A :class:`BudgetScore` whose intervals are being computed with others."""
+
+    budget: int
+    overall: _PendingAggregate
+    families: dict[str, _PendingAggregate]
+    groups: dict[str, _PendingAggregate]
+    family_groups: dict[str, dict[str, _PendingAggregate]]
+    rest: dict[str, Any]  # the fields without intervals
+
+    def resolve(self) -> BudgetScore:
+        return BudgetScore(
+            budget=self.budget,
+            overall=self.overall.resolve(),
+            families={f: a.resolve() for f, a in self.families.items()},
+            groups={g: a.resolve() for g, a in self.groups.items()},
+            family_groups={f: {g: a.resolve() for g, a in by.items()} for f, by in self.family_groups.items()},
+            **self.rest,
+        )
+
+
+def _budget_request(
+    budget: int, rows: Sequence[Record], taus: Sequence[float], view: str, intervals: _Intervals
+) -> _PendingBudget:
+    pooled = _pooled(rows)
+    runs = _by_family(pooled, view)
+    groups: dict[str, list[Record]] = defaultdict(list)
+    variants: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        groups[_group(row)].append(row)
+        variants[row.variant].append(score_of(row, view))
+    order = _ordered_groups(groups)
+    successes = [r.success_rate for r in pooled if r.success_rate is not None]
+    return _PendingBudget(
+        budget=budget,
+        overall=_aggregate_request(pooled, view, intervals),
+        families={f: _aggregate_request([r for r in pooled if r.family == f], view, intervals) for f in runs},
+        groups={g: _aggregate_request(groups[g], view, intervals) for g in order},
+        family_groups={
+            f: {
+                g: _aggregate_request(members, view, intervals)
+                for g in order
+                if (members := [r for r in groups[g] if r.family == f])
+            }
+            for f in sorted({r.family for r in rows})
+        },
+        rest={
+            "variants": {v: float(np.mean(x)) for v, x in sorted(variants.items())},
+            "statuses": status_counts(rows),
+            "profile": tuple(float(p) for p in performance_profile([score_of(r, view) for r in pooled], taus)),
+            "success_rate": float(np.mean(successes)) if successes else None,
+            "family_success": {
+                f: float(np.mean(rates))
+                for f in runs
+                if (rates := [r.success_rate for r in pooled if r.family == f and r.success_rate is not None])
+            },
+        },
+    )
+
+
+def _entry_request(
+    records: Sequence[Record],
+    budgets: Sequence[int],
+    taus: Sequence[float],
+    view: str,
+    kind: str,
+    provenance: str,
+    intervals: _Intervals,
+) -> Callable[[], Entry]:
+    """A submission's entry on a board, its intervals asked of ``intervals``: the entry, once
+    they are computed (rank 0, not tied: ranking is the board's)."""
     first = records[0]
     per_budget: dict[int, list[Record]] = defaultdict(list)
     for record in records:
         per_budget[record.budget].append(record)
-    scores: dict[int, BudgetScore] = {}
-    runs: dict[int, dict[str, list[float]]] = {}
-    for budget in budgets:
-        rows = per_budget.get(budget)
-        if not rows:
-            continue
-        runs[budget] = _by_family(rows)
-        groups: dict[str, list[Record]] = defaultdict(list)
-        variants: dict[str, list[float]] = defaultdict(list)
-        for row in rows:
-            groups[_group(row)].append(row)
-            variants[row.variant].append(score_of(row))
-        scores[budget] = BudgetScore(
-            budget=budget,
-            overall=aggregate(runs[budget], **boot),
-            families={f: aggregate({f: v}, **boot) for f, v in runs[budget].items()},
-            groups={g: aggregate(_by_family(groups[g]), **boot) for g in _ordered_groups(groups)},
-            family_groups={
-                f: {
-                    g: aggregate({f: v}, **boot)
-                    for g in _ordered_groups(groups)
-                    if (v := [score_of(r) for r in groups[g] if r.family == f])
-                }
-                for f in runs[budget]
-            },
-            variants={v: float(np.mean(x)) for v, x in sorted(variants.items())},
-            statuses=status_counts(rows),
-            profile=tuple(float(p) for p in performance_profile([score_of(r) for r in rows], taus)),
-        )
-    families = sorted({r.family for r in records})
-    entry = Entry(
-        submission=first.submission,
-        version=first.submission_version or "",
-        hash=first.submission_hash,
-        rank=0,
-        budgets=scores,
-        area=_area(_curve(scores, budgets, None)),
-        family_areas={f: _area(_curve(scores, budgets, f)) for f in families},
-        statuses=status_counts(records),
-        n_trials=len(records),
-        failures=tuple(
-            Failure(str(r.status), r.error or "", r.variant, r.budget, r.seed) for r in records if r.status != Status.OK
-        ),
-        arena_versions=tuple(sorted({r.arena_version for r in records if r.arena_version})),
+    scores = {b: _budget_request(b, rows, taus, view, intervals) for b in budgets if (rows := per_budget.get(b))}
+
+    # The area needs an IQM at every budget; with one, it is finite (the scores are).
+    full = all(b in scores and scores[b].overall.n for b in budgets)
+    ticket = (
+        intervals.clustered(_area_units(_pooled(records), budgets, view), _area_statistic(budgets), ("area", *budgets))
+        if full
+        else None
     )
-    return entry, runs
+    families = sorted({r.family for r in records})
+    failures = tuple(
+        Failure(str(r.status), r.error or "", r.variant, r.budget, r.seed) for r in records if r.status != Status.OK
+    )
+
+    def resolve() -> Entry:
+        resolved = {b: request.resolve() for b, request in scores.items()}
+        area = _area(_curve(resolved, budgets, None), budgets)
+        interval = ticket() if ticket is not None else Interval(area, area, area)
+        return Entry(
+            submission=first.submission,
+            version=first.submission_version or "",
+            hash=first.submission_hash,
+            rank=0,
+            budgets=resolved,
+            area=Interval(area, interval.low, interval.high),
+            family_areas={f: _area(_curve(resolved, budgets, f), budgets) for f in families},
+            statuses=status_counts(records),
+            n_trials=len(records),
+            failures=failures,
+            arena_versions=tuple(sorted({r.arena_version for r in records if r.arena_version})),
+            kind=kind,
+            provenance=provenance,
+        )
+
+    return resolve
 
 
 def _group(record: Record) -> str:
@@ -471,86 +1001,263 @@ def _ordered_groups(groups: Iterable[str]) -> list[str]:
     return [g for g in GROUPS if g in present] + sorted(present - set(GROUPS))
 
 
-def score_board(
-    records: Sequence[Record],
-    *,
-    baselines: Collection[str] | None = None,
-    taus: Sequence[float] = DEFAULT_TAUS,
-    n_resamples: int = N_RESAMPLES,
-    confidence: float = CONFIDENCE,
-    seed: int = SEED,
-) -> Board:
-    """The standings of records that all share one (suite, suite version, split).
+def _ranked(entries: Iterable[Entry]) -> list[Entry]:
+    """Ranks (equal keys share one) and the ties with the leader (overlapping area intervals)."""
+    ordered = sorted(entries, key=_rank_key)
+    out: list[Entry] = []
+    for position, entry in enumerate(ordered, start=1):
+        same = out and _rank_key(out[-1])[:3] == _rank_key(entry)[:3]
+        out.append(replace(entry, rank=out[-1].rank if same else position))
+    if out and not out[0].all_failed and math.isfinite(out[0].area.estimate):
+        leader = out[0].area
+        out = [
+            replace(
+                e,
+                tied=e is not out[0] and not e.all_failed and math.isfinite(e.area.high) and e.area.high >= leader.low,
+            )
+            for e in out
+        ]
+    return out
 
-    ``baselines`` (submission names) limits the probability of improvement to comparisons
-    against those; by default every submission is compared with every other.
-    """
-    if not records:
-        raise ValueError("a board needs at least one trial record")
-    keys = {(r.suite, r.suite_version, r.split) for r in records}
-    if len(keys) != 1:
-        raise ValueError(f"records of several boards given: {sorted(keys)}")
-    suite, version, split = keys.pop()
-    boot: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
-    budgets = tuple(sorted({r.budget for r in records}))
-    by_hash: dict[str, list[Record]] = defaultdict(list)
+
+# Bump when what an entry's statistics mean changes: cached entries are then computed again.
+SCORING_VERSION = 1
+_DIGEST_FIELDS = (
+    "submission_hash", "submission", "submission_version", "family", "variant", "variant_group", "budget", "seed",
+    "meta_train_seed", "model", "status", "normalized_score", "online_score", "success_rate", "error", "arena_version",
+)  # fmt: skip
+
+
+def trials_digest(records: Iterable[Record], *context: Any) -> str:
+    """A digest of the trials an entry is computed from, in their order (the bootstrap draws
+    indices into that order), and of how it is computed (``context``): the key of a cached entry."""
+    digest = hashlib.sha256(repr((SCORING_VERSION, np.__version__, scipy.__version__, *context)).encode())
     for record in records:
-        by_hash[record.submission_hash].append(record)
-    scored = {h: _score_entry(rows, budgets, taus, **boot) for h, rows in by_hash.items()}
-    ranked = sorted((entry for entry, _ in scored.values()), key=lambda e: _rank_key(e, budgets[-1]))
-    entries: list[Entry] = []
-    for position, entry in enumerate(ranked, start=1):
-        tied = entries and _rank_key(entries[-1], budgets[-1])[:2] == _rank_key(entry, budgets[-1])[:2]
-        rank = entries[-1].rank if tied else position
-        entries.append(replace(entry, rank=rank))
-    headline = budgets[-1]
-    improvement: dict[tuple[str, str], Interval] = {}
-    for x in entries:
-        for y in entries:
-            if x.hash == y.hash or (baselines is not None and y.submission not in baselines):
-                continue
-            x_runs, y_runs = scored[x.hash][1].get(headline), scored[y.hash][1].get(headline)
-            if x_runs and y_runs:
-                improvement[(x.hash, y.hash)] = probability_of_improvement(x_runs, y_runs, **boot)
-    return Board(
-        suite=str(suite),
-        suite_version=version,
-        split=str(split),
-        budgets=budgets,
-        families=tuple(sorted({r.family for r in records})),
-        groups=tuple(_ordered_groups(_group(r) for r in records)),
-        entries=tuple(entries),
-        taus=tuple(float(t) for t in taus),
-        improvement=improvement,
-        finished_at=max((r.finished_at or "" for r in records), default=""),
-        variants={r.variant: (r.family, _group(r)) for r in sorted(records, key=lambda r: r.variant)},
-    )
+        digest.update(repr(tuple(getattr(record, name) for name in _DIGEST_FIELDS)).encode())
+    return digest.hexdigest()
 
 
-SPLIT_ORDER = {"test": 0, "dev": 1, "train": 2}
+@dataclass
+class _Planned:
+    """One board while it is scored: its entries' records, digests and (cached or pending) entries."""
+
+    key: tuple[str, int, str]
+    records: list[Record]
+    budgets: tuple[int, ...]
+    members: dict[tuple[str, str], list[Record]]  # (hash, provenance) -> records
+    digests: dict[tuple[str, str], str]
+    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    pending: dict[tuple[str, str], Callable[[], Entry]] = field(default_factory=dict)
+
+
+def _provenance(record: Record) -> str:
+    return str(record.provenance or Provenance.HARNESS)
+
+
+def _matches(entry: Entry, name: str) -> bool:
+    return name in (entry.id, entry.hash, entry.submission, entry.label)
 
 
 def score(
     records: Iterable[Record],
     *,
-    baselines: Collection[str] | None = None,
+    baselines: Collection[str] = (),
+    references: Collection[str] = (),
+    pairs: Collection[tuple[str, str]] = (),
+    view: str = "final",
     taus: Sequence[float] = DEFAULT_TAUS,
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = SEED,
+    cache: MutableMapping[str, Any] | None = None,
 ) -> list[Board]:
-    """One board per (suite, suite version, split) in the records: suites by name, newest
-    version first, then the test, dev and train splits."""
+    """One board per (suite, suite version, split) in the records, in ``view``: suites by name,
+    newest version first, then the test, dev and train splits. In the online view, boards of
+    families without online scores are left out.
+
+    Each board has one entry per (submission hash, provenance): ``references`` (submission
+    hashes) are scored alike and listed apart, never ranked; self-reported entries (imported
+    results) are ranked among themselves, apart from the official and harness-run ones.
+
+    The probability of improvement is computed where it is shown: of every entry over the
+    ``baselines`` (submission names) and the reference agents, and for the ``pairs`` asked for
+    (each side a submission name, label, hash or entry id): its cost grows with the entries,
+    not with their square.
+
+    ``cache`` (a mapping the caller keeps, e.g. :class:`arena.scorecache.ScoreCache`) holds
+    computed entries and probabilities under the digest of the trials they come from and of how
+    they were computed: what is found there is not computed again. The numbers are the same
+    with or without it.
+    """
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}: {', '.join(VIEWS)}")
     groups: dict[tuple[str, int, str], list[Record]] = defaultdict(list)
     for record in records:
-        groups[(record.suite, record.suite_version, record.split)].append(record)
+        if in_view(record, view):
+            groups[(record.suite, record.suite_version, record.split)].append(record)
     order = sorted(groups, key=lambda k: (k[0], -k[1], SPLIT_ORDER.get(k[2], 9), k[2]))
-    return [
-        score_board(
-            groups[key], baselines=baselines, taus=taus, n_resamples=n_resamples, confidence=confidence, seed=seed
-        )
-        for key in order
-    ]
+    boot = (n_resamples, confidence, seed)
+    intervals = _Intervals(n_resamples, confidence, seed)
+    planned = []
+    for key in order:
+        rows = groups[key]
+        budgets = tuple(sorted({r.budget for r in rows}))
+        members: dict[tuple[str, str], list[Record]] = defaultdict(list)
+        for record in rows:
+            members[(record.submission_hash, _provenance(record))].append(record)
+        context = (view, budgets, tuple(taus), boot)
+        digests = {
+            m: trials_digest(found, "entry", "reference" if m[0] in references else "agent", m[1], *context)
+            for m, found in members.items()
+        }
+        plan = _Planned(key, rows, budgets, dict(members), digests)
+        for member, found in members.items():
+            cached = cache.get(f"entry:{digests[member]}") if cache is not None else None
+            if isinstance(cached, Entry):
+                plan.entries[member] = cached
+            else:
+                kind = "reference" if member[0] in references else "agent"
+                plan.pending[member] = _entry_request(found, budgets, taus, view, kind, member[1], intervals)
+        planned.append(plan)
+    intervals.compute()
+    for plan in planned:
+        for member, resolve in plan.pending.items():
+            plan.entries[member] = resolve()
+            if cache is not None:
+                cache[f"entry:{plan.digests[member]}"] = plan.entries[member]
+    staged = [_board_request(plan, view, taus, baselines, pairs, intervals, cache) for plan in planned]
+    intervals.compute()  # the probabilities of improvement of every board together
+    boards = [resolve() for resolve in staged]
+    if view == "online":  # a board whose every trial failed has nothing online to show
+        boards = [b for b, p in zip(boards, planned, strict=True) if any(r.online_score is not None for r in p.records)]
+    return boards
+
+
+def _board_request(
+    plan: _Planned,
+    view: str,
+    taus: Sequence[float],
+    baselines: Collection[str],
+    pairs: Collection[tuple[str, str]],
+    intervals: _Intervals,
+    cache: MutableMapping[str, Any] | None,
+) -> Callable[[], Board]:
+    """Rank a board's entries and ask for its probabilities of improvement: the board, once
+    they are computed."""
+    everyone = list(plan.entries.values())
+    entries = _ranked(e for e in everyone if e.kind != "reference" and e.provenance != Provenance.SELF_REPORTED)
+    self_reported = _ranked(e for e in everyone if e.kind != "reference" and e.provenance == Provenance.SELF_REPORTED)
+    references = sorted((e for e in everyone if e.kind == "reference"), key=lambda e: (e.label, e.hash, e.provenance))
+    headline = plan.budgets[-1]
+    wanted: dict[tuple[str, str], tuple[Entry, Entry]] = {}
+    targets = [e for e in entries if e.submission in baselines] + references
+    for x in (*entries, *self_reported):
+        for y in targets:
+            if x.hash != y.hash:
+                wanted[(x.id, y.id)] = (x, y)
+    for a, b in pairs:
+        for x in everyone:
+            for y in everyone:
+                if x.id != y.id and _matches(x, a) and _matches(y, b):
+                    wanted[(x.id, y.id)] = (x, y)
+    member = {e.id: (e.hash, e.provenance) for e in everyone}
+    runs: dict[str, dict[str, list[float]]] = {}
+
+    def runs_of(entry: Entry) -> dict[str, list[float]]:
+        if entry.id not in runs:
+            at = [r for r in plan.members[member[entry.id]] if r.budget == headline]
+            runs[entry.id] = _by_family(_pooled(at), view)
+        return runs[entry.id]
+
+    improvement: dict[tuple[str, str], Interval] = {}
+    tickets: dict[tuple[str, str], tuple[_Ticket, str]] = {}
+    for ids, (x, y) in wanted.items():
+        key = f"improvement:{plan.digests[member[x.id]]}:{plan.digests[member[y.id]]}"
+        cached = cache.get(key) if cache is not None else None
+        if isinstance(cached, Interval):
+            improvement[ids] = cached
+            continue
+        x_runs, y_runs = runs_of(x), runs_of(y)
+        if x_runs and y_runs:
+            tickets[ids] = (intervals.improvement(x_runs, y_runs), key)
+
+    def resolve() -> Board:
+        for ids, (ticket, key) in tickets.items():
+            improvement[ids] = ticket()
+            if cache is not None:
+                cache[key] = improvement[ids]
+        return _assemble(plan, view, taus, entries, self_reported, references, improvement, wanted)
+
+    return resolve
+
+
+def _assemble(
+    plan: _Planned,
+    view: str,
+    taus: Sequence[float],
+    entries: Sequence[Entry],
+    self_reported: Sequence[Entry],
+    references: Sequence[Entry],
+    found: Mapping[tuple[str, str], Interval],
+    wanted: Iterable[tuple[str, str]],
+) -> Board:
+    suite, version, split = plan.key
+    return Board(
+        suite=str(suite),
+        suite_version=version,
+        split=str(split),
+        budgets=plan.budgets,
+        families=tuple(sorted({r.family for r in plan.records})),
+        groups=tuple(_ordered_groups(_group(r) for r in plan.records)),
+        entries=tuple(entries),
+        taus=tuple(float(t) for t in taus),
+        improvement={ids: found[ids] for ids in wanted if ids in found},  # in the order asked
+        finished_at=max((r.finished_at or "" for r in plan.records), default=""),
+        variants={r.variant: (r.family, _group(r)) for r in sorted(plan.records, key=lambda r: r.variant)},
+        references=tuple(references),
+        view=view,
+        self_reported=tuple(self_reported),
+    )
+
+
+def score_board(
+    records: Sequence[Record],
+    *,
+    baselines: Collection[str] = (),
+    references: Collection[str] = (),
+    pairs: Collection[tuple[str, str]] = (),
+    view: str = "final",
+    taus: Sequence[float] = DEFAULT_TAUS,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
+    cache: MutableMapping[str, Any] | None = None,
+) -> Board:
+    """The board of records that all share one (suite, suite version, split): :func:`score`."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}: {', '.join(VIEWS)}")
+    records = [r for r in records if in_view(r, view)]
+    if not records:
+        raise ValueError("a board needs at least one trial record")
+    keys = {(r.suite, r.suite_version, r.split) for r in records}
+    if len(keys) != 1:
+        raise ValueError(f"records of several boards given: {sorted(keys)}")
+    (board,) = score(
+        records,
+        baselines=baselines,
+        references=references,
+        pairs=pairs,
+        view=view,
+        taus=taus,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
+        cache=cache,
+    )
+    return board
+
+
+SPLIT_ORDER = {"test": 0, "dev": 1, "train": 2}
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,75 +1269,105 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def _entry_as_dict(e: Entry) -> dict[str, Any]:
+    return {
+        "rank": e.rank,
+        "kind": e.kind,
+        "provenance": e.provenance,
+        "tied": e.tied,
+        "submission": e.submission,
+        "version": e.version,
+        "submission_hash": e.hash,
+        "n_trials": e.n_trials,
+        "statuses": e.statuses,
+        "adaptation_area": _finite(e.area.estimate),
+        "adaptation_area_low": _finite(e.area.low),
+        "adaptation_area_high": _finite(e.area.high),
+        "family_areas": {f: _finite(a) for f, a in e.family_areas.items()},
+        "budgets": {
+            str(b): {
+                **s.overall.as_dict(),
+                "statuses": s.statuses,
+                "success_rate": s.success_rate,
+                "families": {f: a.as_dict() for f, a in s.families.items()},
+                "groups": {g: a.as_dict() for g, a in s.groups.items()},
+                "family_groups": {
+                    f: {g: a.as_dict() for g, a in by_group.items()} for f, by_group in s.family_groups.items()
+                },
+                "variants": {v: _finite(x) for v, x in s.variants.items()},
+                "profile": [_finite(p) for p in s.profile],
+            }
+            for b, s in e.budgets.items()
+        },
+    }
+
+
 def board_as_dict(board: Board) -> dict[str, Any]:
     """A JSON-ready view of a board (NaN becomes None)."""
-    labels = {e.hash: e.label for e in board.entries}
+    by_id = {e.id: e for e in board.everyone}
     return {
         "suite": board.suite,
         "suite_version": board.suite_version,
         "split": board.split,
+        "view": board.view,
+        "headline": "adaptation_area",
         "budgets": list(board.budgets),
         "headline_budget": board.headline_budget,
         "families": list(board.families),
         "groups": list(board.groups),
         "finished_at": board.finished_at,
         "taus": list(board.taus),
-        "entries": [
-            {
-                "rank": e.rank,
-                "submission": e.submission,
-                "version": e.version,
-                "submission_hash": e.hash,
-                "n_trials": e.n_trials,
-                "statuses": e.statuses,
-                "adaptation_area": _finite(e.area),
-                "family_areas": {f: _finite(a) for f, a in e.family_areas.items()},
-                "budgets": {
-                    str(b): {
-                        **s.overall.as_dict(),
-                        "statuses": s.statuses,
-                        "families": {f: a.as_dict() for f, a in s.families.items()},
-                        "groups": {g: a.as_dict() for g, a in s.groups.items()},
-                        "family_groups": {
-                            f: {g: a.as_dict() for g, a in by_group.items()} for f, by_group in s.family_groups.items()
-                        },
-                        "variants": {v: _finite(x) for v, x in s.variants.items()},
-                        "profile": [_finite(p) for p in s.profile],
-                    }
-                    for b, s in e.budgets.items()
-                },
-            }
-            for e in board.entries
-        ],
+        "entries": [_entry_as_dict(e) for e in board.entries],
+        "references": [_entry_as_dict(e) for e in board.references],
+        "self_reported": [_entry_as_dict(e) for e in board.self_reported],
         "variants": {v: {"family": f, "group": g} for v, (f, g) in board.variants.items()},
         "probability_of_improvement": [
-            {"x": labels[x], "y": labels[y], "x_hash": x, "y_hash": y, **iv.as_dict()}
+            {
+                "x": by_id[x].label,
+                "y": by_id[y].label,
+                "x_hash": by_id[x].hash,
+                "y_hash": by_id[y].hash,
+                "x_provenance": by_id[x].provenance,
+                "y_provenance": by_id[y].provenance,
+                **iv.as_dict(),
+            }
             for (x, y), iv in board.improvement.items()
         ],
     }
 
 
 def standings_rows(boards: Iterable[Board]) -> list[dict[str, Any]]:
-    """One flat row per (board, entry): what a CSV of the standings holds."""
+    """One flat row per (board, entry), references after the ranked entries: what a CSV of the
+    standings holds."""
     rows = []
     for board in boards:
-        for e in board.entries:
+        for e in board.everyone:
             head = e.headline(board.headline_budget)
             row: dict[str, Any] = {
                 "suite": board.suite,
                 "suite_version": board.suite_version,
                 "split": board.split,
+                "view": board.view,
                 "rank": e.rank,
+                "kind": e.kind,
+                "provenance": e.provenance,
+                "tied": e.tied,
                 "submission": e.submission,
                 "version": e.version,
                 "submission_hash": e.hash,
+                "adaptation_area": _finite(e.area.estimate),
+                "adaptation_area_low": _finite(e.area.low),
+                "adaptation_area_high": _finite(e.area.high),
                 "headline_budget": board.headline_budget,
             }
             row.update(head.as_dict() if head is not None else {})
-            row["adaptation_area"] = _finite(e.area)
             for budget in board.budgets:
                 agg = e.headline(budget)
                 row[f"iqm_{budget}"] = _finite(agg.iqm.estimate) if agg is not None else None
+            score = e.budgets.get(board.headline_budget)
+            for group in board.groups:
+                agg = score.groups.get(group) if score is not None else None
+                row[f"iqm_{group}"] = _finite(agg.iqm.estimate) if agg is not None else None
             row["n_trials"] = e.n_trials
             row.update(e.statuses)
             rows.append(row)

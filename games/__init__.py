@@ -40,6 +40,13 @@ provide(
     ),
 )  # fmt: skip
 provide("games.pettingzoo_games", ("rps", "tictactoe", "pz_connect_four", "go"))
+provide(
+    "games.rl2_paper",  # one family per cell of the RL² paper's tables (see games/rl2_paper.py)
+    (
+        *(f"rl2_bandit_k{k}_n{n}" for n in (10, 100, 500) for k in (5, 10, 50)),
+        *(f"rl2_mdp_n{n}" for n in (10, 25, 50, 75, 100)),
+    ),
+)
 
 __all__ = [
     "BoolParam",

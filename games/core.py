@@ -391,6 +391,12 @@ class Family:
     # Expected episode lengths (random policy, optimal policy) beside ``reference``: with them a
     # return per step (renewal reward: E[return] / E[length]) scores reward earned while adapting.
     episode_lengths: Callable[[dict[str, ParamValue]], tuple[float, float]] | None = None
+    # An episode that terminates (rather than being truncated) reached the goal: the board
+    # shows the success rate beside the return (mazes, navigation).
+    success_on_termination: bool = False
+    # All copies of a vector env in one numpy step (games/batched.py), for suites that ask for it:
+    # make_batch(params of each copy, seed) -> a Batch.
+    make_batch: Callable[[Any, int], Any] | None = None
     # The canonical example variant shown by `arena games NAME`.
     example: str | None = None
 

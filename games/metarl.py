@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from games.batched import BanditBatch, MDPBatch
 from games.core import Family, FloatParam, IntParam, register
 
 MAX_ARMS = 10
@@ -63,6 +64,14 @@ class BernoulliBandit(gym.Env):
         return f"bandit with {self.arms} arms, pull {self.t}/{self.horizon}: {pulled}"
 
 
+def bandit_batch(copies: list[dict[str, Any]], seed: int) -> BanditBatch:
+    p = np.zeros((len(copies), MAX_ARMS))
+    for i, params in enumerate(copies):
+        p[i, : params["arms"]] = bandit_means(params)
+    arms = np.array([c["arms"] for c in copies])
+    return BanditBatch(p, arms, np.array([c["horizon"] for c in copies]), seed)
+
+
 def bandit_reference(params: dict[str, Any]) -> tuple[float, float]:
     means = bandit_means(params)
     return float(means.mean() * params["horizon"]), float(means.max() * params["horizon"])
@@ -82,6 +91,7 @@ register(
         max_episode_steps=1000,
         reference=bandit_reference,
         episode_lengths=lambda params: (params["horizon"], params["horizon"]),
+        make_batch=bandit_batch,
         example="bandit(arms=5,task=7)",
     )
 )
@@ -158,6 +168,28 @@ class TabularMDP(gym.Env):
         return f"tabular MDP ({self.n_states} states, {self.n_actions} actions): state {self.s}, step {self.t}/{self.horizon}{last}"
 
 
+def tabular_mdp_batch(copies: list[dict[str, Any]], seed: int) -> MDPBatch:
+    n = len(copies)
+    transitions = np.full((n, MAX_STATES, MAX_ACTIONS, MAX_STATES), 1.0 / MAX_STATES)  # padding: never used
+    rewards = np.zeros((n, MAX_STATES, MAX_ACTIONS))
+    for i, params in enumerate(copies):
+        s, a = params["states"], params["actions"]
+        table, means = mdp_tables(params)
+        transitions[i, :s, :a] = 0.0
+        transitions[i, :s, :a, :s] = table
+        rewards[i, :s, :a] = means
+    return MDPBatch(
+        transitions,
+        rewards,
+        np.array([c["states"] for c in copies]),
+        np.array([c["actions"] for c in copies]),
+        np.array([c["horizon"] for c in copies]),
+        start_at_zero=False,
+        obs_states=MAX_STATES,
+        seed=seed,
+    )
+
+
 def tabular_mdp_reference(params: dict[str, Any]) -> tuple[float, float]:
     """Exact finite-horizon values of the uniform-random and the optimal policy."""
     transitions, rewards = mdp_tables(params)
@@ -184,6 +216,7 @@ register(
         max_episode_steps=100,
         reference=tabular_mdp_reference,
         episode_lengths=lambda params: (params["horizon"], params["horizon"]),
+        make_batch=tabular_mdp_batch,
         example="tabular_mdp(states=8,task=3)",
     )
 )
@@ -305,6 +338,7 @@ register(
         max_episode_steps=200,
         reference=nav2d_reference,
         episode_lengths=nav2d_lengths,
+        success_on_termination=True,
         example="nav2d(goal_range=1.0,task=4)",
     )
 )
@@ -485,6 +519,7 @@ register(
         max_episode_steps=500,
         reference=maze_reference,
         episode_lengths=maze_lengths,
+        success_on_termination=True,
         example="maze(size=6,task=9)",
     )
 )

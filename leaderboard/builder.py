@@ -239,7 +239,13 @@ def _expected_runs(board: Board) -> int | None:
             return len(suite.variants(board.split)) * suite.seeds  # type: ignore[arg-type]
         except ArenaError:
             return None
-    return sum(p.n_interpolation + p.n_extrapolation for p in suite.families) * suite.seeds
+    return sum(p.n_interpolation + p.n_extrapolation + p.n_out_of_support for p in suite.families) * suite.seeds
+
+
+def _meta_runs(board: Board, metas: Sequence[MetaTrainRecord]) -> int:
+    """Meta-training runs a meta-trained entry's trials are crossed with (1 for the others)."""
+    suite = installed_suite(board.suite, board.suite_version)
+    return len(suite.meta_train_seed_list()) if suite is not None else 1
 
 
 def _meta_state(rows: Sequence[MetaTrainRecord], families: Sequence[str]) -> tuple[str, str, str]:
@@ -290,18 +296,27 @@ def family_href(board: Board, family: str) -> str:
 class Row:
     entry: Entry
     sub: SubmissionView
-    head: Aggregate | None
-    whisker: Any
+    head: Aggregate | None  # at the largest budget
+    whisker: Any  # of the adaptation area's interval, the headline
     per_budget: list[Aggregate | None]
     badges: list[tuple[str, int, str]]
     failures: int
     meta: tuple[str, str, str]
     expected: int | None  # trials planned in total, when known
     command: str  # the `arena run` that recomputes this row
+    groups: list[Aggregate | None] = field(default_factory=list)  # per board group, at the largest budget
+    online: float | None = None  # the online view's area, where the board has one
+    success: float | None = None  # success rate at the largest budget, for families with a goal
 
     @property
     def complete(self) -> bool:
         return self.expected is None or self.entry.n_trials >= self.expected
+
+    @property
+    def rank_label(self) -> str:
+        if self.entry.kind == "reference":
+            return "ref"
+        return ("=" if self.entry.tied else "") + str(self.entry.rank)
 
 
 @dataclass
@@ -310,8 +325,10 @@ class BoardView:
     anchor: str
     suite: Suite | None
     rows: list[Row]
+    references: list[Row]
     curve: Any
     profile: Any
+    online: bool  # whether the rows carry the online view's area
     improvement: list[tuple[SubmissionView, list[tuple[SubmissionView, Interval | None]]]]
     families: list[tuple[str, str]]  # (family, href)
 
@@ -326,35 +343,52 @@ def _shared_range(intervals: Iterable[Interval | None]) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def _board_view(board: Board, subs: Mapping[str, SubmissionView], metas: Sequence[MetaTrainRecord]) -> BoardView:
+def _board_view(
+    board: Board,
+    subs: Mapping[str, SubmissionView],
+    metas: Sequence[MetaTrainRecord],
+    online: Board | None = None,
+) -> BoardView:
     headline = board.headline_budget
-    low, high = _shared_range(agg.iqm if (agg := e.headline(headline)) else None for e in board.entries)
+    everyone = [*board.entries, *board.references]
+    low, high = _shared_range(e.area for e in everyone)
     per_budget_expected = _expected_runs(board)
-    expected = per_budget_expected * len(board.budgets) if per_budget_expected is not None else None
-    rows = []
-    for entry in board.entries:
+    online_areas = {e.hash: e.area.estimate for e in (*online.entries, *online.references)} if online else {}
+
+    def row(entry: Entry) -> Row:
         sub = subs[entry.hash]
-        head = entry.headline(headline)
         meta_rows = [
             m
             for m in metas
             if m.submission_hash == entry.hash and m.suite == board.suite and m.suite_version == board.suite_version
         ]
-        rows.append(
-            Row(
-                entry=entry,
-                sub=sub,
-                head=head,
-                whisker=svg.whisker(head.iqm if head else None, low, high, sub.color),
-                per_budget=[entry.headline(b) for b in board.budgets],
-                badges=_status_badges(entry.statuses),
-                failures=_failures_total(entry.statuses),
-                meta=_meta_state(meta_rows, board.families),
-                expected=expected,
-                command=reproduce_command(sub, board),
-            )
+        meta = _meta_state(meta_rows, board.families)
+        runs = _meta_runs(board, metas) if meta[0] == "verified" else 1
+        expected = per_budget_expected * len(board.budgets) * runs if per_budget_expected is not None else None
+        largest = entry.budgets.get(headline)
+        return Row(
+            entry=entry,
+            sub=sub,
+            head=entry.headline(headline),
+            whisker=svg.whisker(entry.area, low, high, sub.color),
+            per_budget=[entry.headline(b) for b in board.budgets],
+            badges=_status_badges(entry.statuses),
+            failures=_failures_total(entry.statuses),
+            meta=meta,
+            expected=expected,
+            command=reproduce_command(sub, board),
+            groups=[largest.groups.get(g) if largest else None for g in board.groups],
+            online=online_areas.get(entry.hash),
+            success=largest.success_rate if largest else None,
         )
+
+    rows = [row(e) for e in board.entries]
+    references = [row(e) for e in board.references]
     series = [svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets)) for e in board.entries]
+    series += [
+        svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets), dashed=True)
+        for e in board.references
+    ]
     curve = svg.curve_chart(board.budgets, series, title=f"Adaptation curves, {board.suite} {board.split}")
     profile_series = [
         (subs[e.hash].label, subs[e.hash].color, e.budgets[headline].profile)
@@ -374,8 +408,10 @@ def _board_view(board: Board, subs: Mapping[str, SubmissionView], metas: Sequenc
         anchor=board_anchor(board),
         suite=installed_suite(board.suite, board.suite_version),
         rows=rows,
+        references=references,
         curve=curve,
         profile=profile,
+        online=bool(online_areas),
         improvement=improvement,
         families=[(f, family_href(board, f)) for f in board.families],
     )
@@ -420,7 +456,12 @@ def _submission_section(
 
     def series_for(family: str | None) -> list[svg.Series]:
         context = [svg.Series(subs[e.hash].label, -1, e.curve(board.budgets, family)) for e in others]
-        return [*context, svg.Series(sub.label, sub.color, entry.curve(board.budgets, family))]
+        lines = [
+            svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets, family), dashed=True)
+            for e in board.references
+            if e.hash != entry.hash
+        ]
+        return [*context, *lines, svg.Series(sub.label, sub.color, entry.curve(board.budgets, family))]
 
     overall = svg.curve_chart(board.budgets, series_for(None), title=f"{sub.label}: adaptation curve, all families")
     family_charts = [
@@ -436,7 +477,7 @@ def _submission_section(
         for y in others
         if (iv := board.improvement.get((entry.hash, y.hash))) is not None
     ]
-    row = next(r for r in view.rows if r.entry.hash == entry.hash)
+    row = next(r for r in (*view.rows, *view.references) if r.entry.hash == entry.hash)
     meta_rows = sorted(
         (
             m
@@ -502,25 +543,30 @@ def _family_section(view: BoardView, family: str, subs: Mapping[str, SubmissionV
         score = entry.budgets.get(headline)
         return score.families.get(family) if score else None
 
-    entries = [e for e in board.entries if any(family in s.families for s in e.budgets.values())]
-    ranked = sorted(
-        entries,
-        key=lambda e: (-(agg.iqm.estimate if (agg := family_head(e)) else -math.inf), subs[e.hash].label),
-    )
-    low, high = _shared_range(agg.iqm if (agg := family_head(e)) else None for e in ranked)
+    def plays(entry: Entry) -> bool:
+        return any(family in s.families for s in entry.budgets.values())
+
+    def area(entry: Entry) -> float:
+        value = entry.family_areas.get(family, math.nan)
+        return value if math.isfinite(value) else -math.inf
+
+    ranked = sorted((e for e in board.entries if plays(e)), key=lambda e: (-area(e), subs[e.hash].label))
+    references = [e for e in board.references if plays(e)]
+    low, high = _shared_range(agg.iqm if (agg := family_head(e)) else None for e in [*ranked, *references])
     rows = []
-    for position, entry in enumerate(ranked, start=1):
+    for position, entry in enumerate([*ranked, *references], start=1):
         head = family_head(entry)
         score = entry.budgets.get(headline)
         groups = score.family_groups.get(family, {}) if score else {}
         rows.append(
             {
-                "rank": position,
+                "rank": "ref" if entry.kind == "reference" else position,
                 "sub": subs[entry.hash],
                 "head": head,
                 "whisker": svg.whisker(head.iqm if head else None, low, high, subs[entry.hash].color),
                 "groups": [groups.get(g) for g in board.groups],
                 "area": entry.family_areas.get(family, math.nan),
+                "success": score.family_success.get(family) if score else None,
                 "per_budget": [s.families.get(family) if (s := entry.budgets.get(b)) else None for b in board.budgets],
             }
         )
@@ -528,19 +574,24 @@ def _family_section(view: BoardView, family: str, subs: Mapping[str, SubmissionV
     variant_rows = []
     for variant, group in variants:
         scores = []
-        for entry in ranked:
+        for entry in [*ranked, *references]:
             score = entry.budgets.get(headline)
             scores.append(score.variants.get(variant) if score else None)
         finite = [s for s in scores if s is not None and math.isfinite(s)]
         best = max(finite) if finite else None
         variant_rows.append({"variant": variant, "group": group, "scores": scores, "best": best})
     series = [svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets, family)) for e in ranked]
+    series += [
+        svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets, family), dashed=True)
+        for e in references
+    ]
     return {
         "view": view,
         "board": board,
         "rows": rows,
-        "ranked": [subs[e.hash] for e in ranked],
+        "ranked": [subs[e.hash] for e in [*ranked, *references]],
         "variant_rows": variant_rows,
+        "has_success": any(r["success"] is not None for r in rows),
         "chart": svg.curve_chart(board.budgets, series, title=f"{family}: adaptation curves"),
     }
 
@@ -593,9 +644,15 @@ def render_site(
 ) -> dict[str, bytes]:
     """Every file of the site, by relative path."""
     env = _environment()
-    boards = scoring.score(records, n_resamples=n_resamples)
+    references = {s.hash for s in submissions if s.kind == "reference"}
+    boards = scoring.score(records, references=references, n_resamples=n_resamples)
+    online = {
+        b.id: b
+        for b in scoring.score(records, references=references, view="online", n_resamples=n_resamples)
+        if set(b.families) == set(next(x for x in boards if x.id == b.id).families)
+    }
     subs = _submission_views(records, submissions)
-    views = [_board_view(b, subs, meta_trains) for b in boards]
+    views = [_board_view(b, subs, meta_trains, online.get(b.id)) for b in boards]
     as_of = max((b.finished_at for b in boards), default="")
     suites = []
     for board in boards:

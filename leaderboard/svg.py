@@ -24,6 +24,7 @@ class Series:
     label: str
     color: int  # palette index; -1 draws a muted context line
     values: Sequence[Interval | None]  # one per x position
+    dashed: bool = False  # a reference agent's line: read scores against it
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -121,17 +122,20 @@ def curve_chart(
     height: int = 300,
     y_label: str = "normalized score (IQM)",
 ) -> Markup:
-    """Adaptation curves: IQM at each budget (equally spaced) with 95% CI whiskers."""
+    """Adaptation curves: IQM at each budget with 95% CI whiskers, budgets placed at
+    log10(1 + budget) (the axis the adaptation area is measured on). Reference agents' series
+    are dashed lines without whiskers."""
     frame = _Frame(width, height)
     low, high = value_range([v for s in series for v in s.values])
     ticks = nice_ticks(low, high)
     low, high = min(low, ticks[0]), max(high, ticks[-1])
     body = frame.y_axis(ticks, low, high, y_label)
-    n = len(budgets)
-    pad = 0.5 if n == 1 else 0.12 * (n - 1)
+    positions = [math.log10(1.0 + b) for b in budgets]
+    span = positions[-1] - positions[0] if len(positions) > 1 else 0.0
+    pad = 0.5 if span == 0 else 0.06 * span
 
     def x_at(index: float) -> float:
-        return frame.x(index, -pad, n - 1 + pad)
+        return frame.x(positions[int(index)], positions[0] - pad, positions[-1] + pad)
 
     for index, budget in enumerate(budgets):
         x = x_at(index)
@@ -141,9 +145,10 @@ def curve_chart(
         )
     body.append(frame.x_label("adaptation budget (env steps)"))
     visible = [s for s in series if any(v is not None for v in s.values)]
-    emphasised = [s for s in visible if s.color >= 0]
+    emphasised = [s for s in visible if s.color >= 0 and not s.dashed]
     dodge = min(10.0, 40.0 / max(1, len(emphasised)))
-    order = [s for s in visible if s.color < 0] + emphasised  # context lines underneath
+    references = [s for s in visible if s.dashed]
+    order = [s for s in visible if s.color < 0 and not s.dashed] + references + emphasised  # context underneath
     for s in order:
         k = emphasised.index(s) if s in emphasised else 0
         offset = (k - (len(emphasised) - 1) / 2) * dodge if s.color >= 0 else 0.0
@@ -158,8 +163,13 @@ def curve_chart(
                 f"{'M' if j == 0 else 'L'}{_num(x)},{_num(frame.y(v.estimate, low, high))}"
                 for j, (x, v, _) in enumerate(points)
             )
-            group.append(f'<path class="line" d="{path}"><title>{escape(s.label)}</title></path>')
-        if s.color >= 0:
+            kind = "line reference" if s.dashed else "line"
+            group.append(
+                f'<path class="{kind}" d="{path}"><title>{escape(s.label)} (reference)</title></path>'
+                if s.dashed
+                else f'<path class="{kind}" d="{path}"><title>{escape(s.label)}</title></path>'
+            )
+        if s.color >= 0 and not s.dashed:
             for x, v, budget in points:
                 y_lo, y_hi, y = frame.y(v.low, low, high), frame.y(v.high, low, high), frame.y(v.estimate, low, high)
                 tip = f"{s.label} · {budget_label(budget)} steps: IQM {fmt(v.estimate)} [{fmt(v.low)}, {fmt(v.high)}]"

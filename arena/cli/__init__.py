@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from arena.cli import bench, catalog, ladder, results, run, site  # noqa: F401  (they register their commands)
+from arena.cli import bench, catalog, ladder, reproduce, results, run, site  # noqa: F401  (they register commands)
 from arena.cli.app import app
 from arena.errors import ArenaError
 

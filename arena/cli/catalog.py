@@ -87,16 +87,21 @@ def _suite_dict(suite: Any, with_variants: bool) -> dict[str, Any]:
         "seeds": suite.seeds,
         "eval_episodes": suite.eval_episodes,
         "meta_train_steps": suite.meta_train_steps,
+        "meta_train_seeds": suite.meta_train_seeds,
         "dev_variants": len(suite.variants("dev")),
     }
-    data["dev_trials"] = data["dev_variants"] * len(suite.budgets) * suite.seeds
+    data["dev_trials"] = data["dev_variants"] * len(suite.budgets) * suite.seeds * len(suite.meta_train_seed_list())
     if with_variants:
         data["distributions"] = {
             p.family: {
                 "train": {k: d.describe() for k, d in p.train.items()},
                 "extrapolation": {k: d.describe() for k, d in p.extrapolation.items()},
+                "out_of_support": {k: d.describe() for k, d in p.out_of_support.items()},
                 "interpolation_variants": p.n_interpolation,
                 "extrapolation_variants": p.n_extrapolation,
+                "out_of_support_variants": p.n_out_of_support,
+                "eval_episodes": suite.eval_episodes_of(p.family),
+                "meta_train_steps": suite.meta_train_steps_of(p.family),
             }
             for p in suite.families
         }
@@ -134,14 +139,17 @@ def suite_command(
     fmt: Format = "table",
     episodes: Annotated[int, typer.Option(help="calibrate: episodes per variant")] = 20,
 ) -> None:
-    """Show what one suite holds; `arena suite calibrate NAME` re-measures its references."""
-    if args[0] == "calibrate":
+    """Show what one suite holds; `arena suite calibrate NAME` re-measures its references; `arena suite check NAME` runs the checks a new suite must pass."""
+    if args[0] in ("calibrate", "check"):
         if len(args) != 2:
-            raise ArenaError("usage: arena suite calibrate NAME")
-        _calibrate(args[1], fmt, episodes)
+            raise ArenaError(f"usage: arena suite {args[0]} NAME")
+        if args[0] == "calibrate":
+            _calibrate(args[1], fmt, episodes)
+        else:
+            _check(args[1])
         return
     if len(args) != 1:
-        raise ArenaError("usage: arena suite NAME  (or: arena suite calibrate NAME)")
+        raise ArenaError("usage: arena suite NAME  (or: arena suite calibrate NAME, arena suite check NAME)")
     name = args[0]
     from arena.suites import load_suite
 
@@ -155,14 +163,16 @@ def suite_command(
     console.print(
         f"budgets {list(suite.budgets)} steps (adapt seconds {list(suite.adapt_seconds)}), {suite.seeds} seed(s), "
         f"{suite.eval_episodes} eval episodes, meta-train {suite.meta_train_steps} steps per family"
+        + (f" x {suite.meta_train_seeds} seeds" if suite.meta_train_seeds else "")
     )
-    table = Table("family", "train distribution", "extrapolation", "test variants (interp + extrap)")
+    table = Table("family", "train distribution", "extrapolation", "out of support", "variants (int+ext+oos)")
     for fam, dist in data["distributions"].items():
         table.add_row(
             fam,
             ", ".join(f"{k}={v}" for k, v in dist["train"].items()),
             ", ".join(f"{k}={v}" for k, v in dist["extrapolation"].items()),
-            f"{dist['interpolation_variants']} + {dist['extrapolation_variants']}",
+            ", ".join(f"{k}={v}" for k, v in dist["out_of_support"].items()),
+            f"{dist['interpolation_variants']}+{dist['extrapolation_variants']}+{dist['out_of_support_variants']}",
         )
     console.print(table)
     table = Table("dev variant", "group", "random return", "reference return")
@@ -172,6 +182,20 @@ def suite_command(
     console.print(table)
 
 
+def _check(name: str) -> None:
+    """The checks a new suite must pass (arena/suites/checks.py): one line per finding."""
+    from arena.suites import checks, load_suite
+
+    suite = load_suite(name)
+    findings = checks.check(suite)  # raises (one line, exit 2) for a suite that must pass them
+    for finding in findings:
+        err.print(f"warning: {finding.text} (published before the checks: kept as it is)", highlight=False)
+    if not findings:
+        console.print(
+            f"{suite.id} passes the suite checks: no constant action is near-optimal, every maze is reachable"
+        )
+
+
 def _calibrate(name: str, fmt: str, episodes: int) -> None:
     """Print re-measured references as TOML to paste into a NEW suite version (published ones never change)."""
     from arena.suites import load_suite
@@ -179,6 +203,10 @@ def _calibrate(name: str, fmt: str, episodes: int) -> None:
 
     check_format(fmt, ("table", "json", "toml"))
     suite = load_suite(name)
+    from arena.suites import checks
+
+    for finding in checks.check(suite):  # refuses (one line, exit 2) a new suite that fails them
+        err.print(f"warning: {finding.text} (published before the checks: kept as it is)", highlight=False)
     err.print(f"calibrating {suite.id}: random policy, {episodes} episodes per variant...")
     refs = calibrate(suite, episodes=episodes)
     if fmt == "json":

@@ -49,10 +49,21 @@ def results_command(
     if not found:
         console.print(f"No trials stored in {db_path(db)} yet; run `arena run submissions/random --suite smoke`.")
         return
-    print_standings(found)
+    print_standings(found, reference_hashes(db_path(db)))
 
 
-def print_standings(trials: list[TrialRecord]) -> None:
+def reference_hashes(db: Path) -> set[str]:
+    """The stored submissions that are reference agents (listed apart, never ranked)."""
+    from arena.store import Store
+
+    store = Store(db, create=False)
+    try:
+        return {s.hash for s in store.submissions() if s.kind == "reference"}
+    finally:
+        store.close()
+
+
+def print_standings(trials: list[TrialRecord], references: set[str] | frozenset[str] = frozenset()) -> None:
     from arena.cli.standings import standings_table
 
-    console.print(standings_table(trials))
+    console.print(standings_table(trials, references=references))

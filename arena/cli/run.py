@@ -11,7 +11,7 @@ import typer
 
 import games
 from arena.cli.app import DbOption, app, console, db_path, err, progress_bar, progress_callback
-from arena.cli.results import print_standings, records
+from arena.cli.results import print_standings, records, reference_hashes
 from arena.errors import ArenaError
 
 
@@ -77,7 +77,9 @@ def _run(
     store = Store(db)
     if executor_name not in EXECUTORS:
         raise ArenaError(f"unknown executor {executor_name!r}; choose {', '.join(EXECUTORS)}")
-    executor = make_executor(executor_name, workers, address=address)
+    if address is not None and executor_name != "ray":
+        raise ArenaError("--address is the Ray cluster's: it goes with --executor ray")
+    executor = make_executor(executor_name, workers, address=address, require_sandbox=split == "test")
     label = ", ".join(s.name for s in submissions)
     console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
     with progress_bar() as progress:
@@ -130,7 +132,7 @@ def demo_command(
         raise ArenaError(f"no submissions found under {BASELINES}")
     path = db_path(db)
     _run(dirs, "smoke", "dev", path, workers or os.cpu_count() or 1, "local", None)
-    print_standings(records(path, "smoke", "dev"))
+    print_standings(records(path, "smoke", "dev"), reference_hashes(path))
     from leaderboard.builder import build
 
     report = build(path, out)

@@ -99,11 +99,12 @@ class Budget:
 
 
 class _Copies:
-    """``n`` copies of one variant, harness side."""
+    """``n`` copies of a variant (or each of its own variant), harness side."""
 
-    def __init__(self, variant: games.Variant, n: int, vector: bool, seed_base: int):
-        self.variant = variant
-        self.envs = [games.make(variant) for _ in range(n)]
+    def __init__(self, variants: list[games.Variant], vector: bool, seed_base: int):
+        self.variant = variants[0]
+        self.envs = [games.make(variant) for variant in variants]
+        n = len(variants)
         self.vector = vector
         self.seed_base = seed_base
         self.needs_reset = [True] * n
@@ -121,6 +122,30 @@ class _Copies:
             env.close()
 
 
+class _BatchCopies:
+    """A vector env's copies stepped in one numpy call by the family's batch (games/batched.py)."""
+
+    def __init__(self, variants: list[games.Variant], seed_base: int):
+        family = games.get_family(variants[0].family)
+        assert family.make_batch is not None
+        self.variant = variants[0]
+        self.batch = family.make_batch([v.params for v in variants], derive_seed(seed_base, "batch"))
+        self.n = len(variants)
+        self.vector = True
+        self.seed_base = seed_base
+        self.started = False
+        self.resets = 0
+        self.observation_space = self.batch.observation_space
+        self.action_space = self.batch.action_space
+
+    def close(self) -> None:
+        pass
+
+
+def _batchable(variants: list[games.Variant]) -> bool:
+    return len(variants) > 1 and games.get_family(variants[0].family).make_batch is not None
+
+
 class EnvServer:
     """Answers an agent's env requests against one budget.
 
@@ -128,11 +153,12 @@ class EnvServer:
     of train variants for meta-training.
     """
 
-    def __init__(self, budget: Budget, variants: Iterator[games.Variant], secret: int):
+    def __init__(self, budget: Budget, variants: Iterator[games.Variant], secret: int, batched: bool = False):
         self.budget = budget
         self.variants = variants
         self.secret = secret
-        self.copies: dict[int, _Copies] = {}
+        self.batched = batched  # the suite asks for batched vector envs where a family has them
+        self.copies: dict[int, _Copies | _BatchCopies] = {}
         self.next_handle = 0
         self.reward_sum = 0.0  # every granted step's reward, all copies: what the agent earned here
 
@@ -140,17 +166,26 @@ class EnvServer:
     def steps_used(self) -> int:
         return self.budget.used
 
-    def open(self, num_envs: int) -> tuple[int, _Copies]:
+    def open(self, num_envs: int, independent: bool = False) -> tuple[int, _Copies | _BatchCopies]:
+        """A new env of ``num_envs`` copies: of the next variant, or (``independent``, for
+        meta-training) each of its own next variant."""
         if not 1 <= num_envs <= 1024:
             raise ValueError(f"num_envs must be in [1, 1024], got {num_envs}")
         if len(self.copies) >= MAX_LIVE_ENVS:
             raise ValueError(f"more than {MAX_LIVE_ENVS} envs open at once; close() the ones you are done with")
-        live = sum(len(c.envs) for c in self.copies.values())
+        live = sum(c.n if isinstance(c, _BatchCopies) else len(c.envs) for c in self.copies.values())
         if live + num_envs > MAX_LIVE_COPIES:
             raise ValueError(f"more than {MAX_LIVE_COPIES} env copies open at once; close() the ones you are done with")
         handle = self.next_handle
         self.next_handle += 1
-        copies = _Copies(next(self.variants), num_envs, num_envs > 1, derive_seed(self.secret, "env", handle))
+        first = next(self.variants)
+        variants = [first, *(next(self.variants) if independent else first for _ in range(num_envs - 1))]
+        seed_base = derive_seed(self.secret, "env", handle)
+        copies: _Copies | _BatchCopies = (
+            _BatchCopies(variants, seed_base)
+            if self.batched and _batchable(variants)
+            else _Copies(variants, num_envs > 1, seed_base)
+        )
         self.copies[handle] = copies
         return handle, copies
 
@@ -176,7 +211,8 @@ class EnvServer:
             if kind == _RESET:
                 return self._reset(self._get(message[1]), message[2])
             if kind in (_OPEN, _SAMPLE):
-                handle, copies = self.open(int(message[1]))
+                independent = kind == _SAMPLE and len(message) > 2 and bool(message[2])
+                handle, copies = self.open(int(message[1]), independent)
                 return (_OK, handle, copies.observation_space, copies.action_space)
             if kind == _CLOSE:
                 closed = self.copies.pop(int(message[1]), None)
@@ -189,7 +225,7 @@ class EnvServer:
             return (_REFUSED, f"bad request {kind!r}: {exc}")
         return (_REFUSED, f"unknown request {kind!r}")
 
-    def _get(self, handle: Any) -> _Copies:
+    def _get(self, handle: Any) -> _Copies | _BatchCopies:
         copies = self.copies.get(int(handle))
         if copies is None:
             raise KeyError(f"env {handle} is closed or was never opened")
@@ -204,8 +240,15 @@ class EnvServer:
                 budget.spent_reason = f"time budget of {budget.seconds:g}s spent"
         return bool(budget.spent_reason)
 
-    def _reset(self, copies: _Copies, agent_seed: Any) -> tuple[Any, ...]:
+    def _reset(self, copies: _Copies | _BatchCopies, agent_seed: Any) -> tuple[Any, ...]:
         copies.resets += 1
+        if isinstance(copies, _BatchCopies):
+            # Seeded from a secret, as a copy's env is: repeatability, not knowledge.
+            if agent_seed is not None:
+                copies.batch.seed(derive_seed(copies.seed_base, "agent", int(agent_seed)))
+            copies.started = True
+            obs, info = copies.batch.reset()
+            return (_RESET_RESULT, obs, _batched_info(info, copies.n))
         results = []
         for i, env in enumerate(copies.envs):
             # Seeded from a secret: the agent's seed gives it repeatability, not knowledge.
@@ -223,7 +266,9 @@ class EnvServer:
         obs = np.stack([r[0] for r in results])
         return (_RESET_RESULT, obs, _batch_infos([r[1] for r in results], len(results)))
 
-    def _step(self, copies: _Copies, raw_action: Any) -> tuple[Any, ...]:
+    def _step(self, copies: _Copies | _BatchCopies, raw_action: Any) -> tuple[Any, ...]:
+        if isinstance(copies, _BatchCopies):
+            return self._step_batch(copies, raw_action)
         budget = self.budget
         n = len(copies.envs)
         if budget.used + n > budget.steps:
@@ -288,6 +333,42 @@ class EnvServer:
             reply_info,
         )
 
+    def _step_batch(self, copies: _BatchCopies, raw_action: Any) -> tuple[Any, ...]:
+        """One numpy step of every copy, with the same budget and autoreset as the per-copy path."""
+        n = copies.n
+        if self.budget.used + n > self.budget.steps:
+            self.budget.spent_reason = f"step budget of {self.budget.steps} spent"
+            return (_EXHAUSTED, self.budget.spent_reason)
+        if not copies.started:
+            return (_REFUSED, "step() called before reset()")
+        actions = np.asarray(check_actions(copies.action_space, raw_action, n), dtype=np.int64)
+        self.budget.used += n
+        last = self._last_grant(n)
+        obs, rewards, terms, truncs, info = copies.batch.step(actions)
+        self.reward_sum += float(rewards.sum())
+        if last:
+            truncs = np.ones(n, dtype=bool)
+        ended = np.flatnonzero(terms | truncs)
+        reply_info = _batched_info(info, n)
+        if len(ended):
+            final_obs = obs[ended].copy()
+            final_mask = info["action_mask"][ended]
+            fresh_obs, fresh_info = copies.batch.reset_rows(ended)
+            obs = obs.copy()
+            obs[ended] = fresh_obs
+            reply_info["action_mask"][ended] = fresh_info["action_mask"]
+            done = np.zeros(n, dtype=bool)
+            done[ended] = True
+            full_mask = np.zeros((n, final_mask.shape[1]), dtype=final_mask.dtype)
+            full_mask[ended] = final_mask
+            reply_info.update(
+                final_obs=final_obs,
+                _final_obs=done,
+                final_info={"action_mask": full_mask, "_action_mask": done},
+                _final_info=done,
+            )
+        return (_VECTOR_STEP_RESULT, obs, rewards.astype(np.float64), terms, truncs, reply_info)
+
     def _last_grant(self, n: int) -> bool:
         """True when no further step of ``n`` copies fits: this one must say truncated."""
         return self.budget.used + n > self.budget.steps or time.monotonic() >= self.budget.deadline
@@ -323,6 +404,15 @@ def _batch_infos(infos: list[dict[str, Any]], n: int, rows: list[int] | None = N
         else:
             batch = _objects([value for _, value in have], [row for row, _ in have], n)
         out[key], out["_" + key] = batch, mask
+    return out
+
+
+def _batched_info(info: dict[str, np.ndarray], n: int) -> dict[str, Any]:
+    """A batch's infos in Gymnasium's vector layout (every copy reports every key)."""
+    everyone = np.ones(n, dtype=bool)
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        out[key], out["_" + key] = value, everyone
     return out
 
 

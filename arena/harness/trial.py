@@ -105,7 +105,7 @@ class MetaTrainSeeds:
 @dataclass(frozen=True)
 class Evaluation:
     returns: list[float]
-    successes: list[bool | None]  # per episode: the env's info["success"] at its end, if it says
+    successes: list[bool | None]  # per episode: whether it reached the goal (None: no goal)
 
     @property
     def success_rate(self) -> float | None:
@@ -135,6 +135,7 @@ def trial_spec(job: TrialJob, seeds: TrialSeeds, spaces: Any) -> AgentSpec:
         budget_steps=job.budget,
         budget_seconds=job.adapt_seconds,
         adapt_budgets=job.suite.budgets,
+        eval_episodes=job.suite.eval_episodes_of(job.family),
     )
 
 
@@ -155,7 +156,9 @@ def adapt(
 ) -> Adaptation:
     """Phase 2: the agent adapts to ``variant`` within the job's budget (steps into ``outcome``)."""
     agent.begin_trial(spec, job.checkpoint)
-    server = EnvServer(Budget(job.budget, job.adapt_seconds), fixed(variant), seeds.adaptation(job.budget))
+    server = EnvServer(
+        Budget(job.budget, job.adapt_seconds), fixed(variant), seeds.adaptation(job.budget), job.suite.batched_envs
+    )
     try:
         grace = setup_seconds + 0.1 * job.adapt_seconds
         first = agent.serve(server, until=Kind.ADAPTED, deadline=server.budget.deadline + grace, phase="adaptation")
@@ -166,8 +169,11 @@ def adapt(
         server.close()
 
 
-def evaluate(agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, seconds: float) -> Evaluation:
-    """Phase 3: harness-driven evaluation episodes with seeds the agent never sees."""
+def evaluate(
+    agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, seconds: float, goal: bool = False
+) -> Evaluation:
+    """Phase 3: harness-driven evaluation episodes with seeds the agent never sees. ``goal``: the
+    family's episodes terminate only at the goal, so each episode's success is whether it did."""
     deadline = time.monotonic() + seconds
     returns: list[float] = []
     successes: list[bool | None] = []
@@ -187,7 +193,7 @@ def evaluate(agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, s
             if terminated or truncated:
                 break
         returns.append(total)
-        successes.append(bool(info["success"]) if "success" in info else None)
+        successes.append(bool(terminated) if goal else None)
     return Evaluation(returns, successes)
 
 
@@ -201,7 +207,8 @@ def run_trial(agent: AgentEndpoint, job: TrialJob, outcome: Outcome, started: fl
     outcome.startup_seconds = round(adaptation.first_message - started, 4)
     outcome.adapt_seconds = round(adaptation.ended - adaptation.first_message, 4)
     episodes = job.suite.eval_episodes_of(job.family)
-    evaluation = evaluate(agent, eval_env, episodes, seeds, job.suite.eval_seconds)
+    goal = games.get_family(job.family).success_on_termination
+    evaluation = evaluate(agent, eval_env, episodes, seeds, job.suite.eval_seconds, goal)
     outcome.episode_returns = evaluation.returns
     outcome.eval_return = float(sum(evaluation.returns) / len(evaluation.returns))
     outcome.success_rate = evaluation.success_rate
@@ -224,10 +231,11 @@ def run_meta_train(agent: AgentEndpoint, job: MetaTrainJob, outcome: Outcome, se
         budget_steps=steps,
         budget_seconds=suite.meta_train_seconds,
         adapt_budgets=suite.budgets,
+        eval_episodes=suite.eval_episodes_of(job.family),
     )
     agent.begin_meta_train(spec)
     variants = suite.train_sampler(job.family, seed=seeds.sampler)
-    server = EnvServer(Budget(steps, suite.meta_train_seconds), variants, seeds.env)
+    server = EnvServer(Budget(steps, suite.meta_train_seconds), variants, seeds.env, suite.batched_envs)
     try:
         grace = setup_seconds + 0.1 * suite.meta_train_seconds
         agent.serve(server, until=Kind.META_TRAINED, deadline=server.budget.deadline + grace, phase="meta-training")

@@ -26,7 +26,7 @@ _ADDRESS = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<version>[0
 _SUITE_KEYS = {
     "name", "version", "description", "budgets", "adapt_seconds", "seeds", "eval_episodes",
     "eval_seconds", "meta_train_steps", "meta_train_seconds", "dev_seed", "include", "meta_train_seeds",
-    "text", "token_budgets", "eval_tokens", "test_seed_sha256",
+    "text", "token_budgets", "eval_tokens", "test_seed_sha256", "batched_envs",
 }  # fmt: skip
 _FAMILY_KEYS = {
     "interpolation", "extrapolation", "out_of_support", "train", "reference", "eval_episodes", "meta_train_steps",
@@ -262,6 +262,7 @@ def parse_suite(data: Mapping[str, Any], path: Path | str = "<suite>") -> Suite:
         references=references,
         path=Path(path) if not isinstance(path, Path) else path,
         meta_train_seeds=_number(where, "suite.meta_train_seeds", meta.get("meta_train_seeds", 0), integer=True),
+        batched_envs=_flag(where, "suite.batched_envs", meta.get("batched_envs", False)),
         **_text_track(where, meta, len(budgets)),
         test_seed_sha256=_test_seed_hash(where, meta.get("test_seed_sha256", "")),
         published=_published(where, data.get("reproduce", {})),
@@ -297,6 +298,12 @@ def _text_track(where: _Where, meta: Mapping[str, Any], n_budgets: int) -> dict[
         raise where.error("suite.token_budgets", "token budgets belong to a text suite: set text = true")
     eval_tokens = _number(where, "suite.eval_tokens", meta.get("eval_tokens", 0), integer=True)
     return {"text": text, "token_budgets": tuple(tokens), "eval_tokens": eval_tokens}
+
+
+def _flag(where: _Where, key: str, raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise where.error(key, "must be true or false")
+    return raw
 
 
 def _test_seed_hash(where: _Where, raw: Any) -> str:

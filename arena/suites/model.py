@@ -108,6 +108,7 @@ class Suite:
     eval_tokens: int = 0  # model tokens per evaluation episode
     test_seed_sha256: str = ""  # the hash of the official test seed: only that seed makes a row official
     published: Mapping[str, Any] = field(default_factory=dict)  # [reproduce]: a paper's table to compare with
+    batched_envs: bool = False  # vector envs of the families that have one step in one numpy call
 
     @property
     def id(self) -> str:

@@ -167,8 +167,8 @@ class ProxyTaskSampler:
         self._channel = channel
         self.budget_steps = budget_steps
 
-    def sample(self, num_envs: int = 1) -> Any:
-        handle, obs_space, act_space = self._channel.request(_SAMPLE, int(num_envs))
+    def sample(self, num_envs: int = 1, independent: bool = False) -> Any:
+        handle, obs_space, act_space = self._channel.request(_SAMPLE, int(num_envs), bool(independent))
         return make_proxy(self._channel, handle, int(num_envs), obs_space, act_space)
 
     @property

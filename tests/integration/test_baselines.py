@@ -296,7 +296,7 @@ def test_sb3_solves_cartpole_through_the_proxy(
     # (Limits.portable_numerics) DQN's seed 0 reaches only 234.05, seeds 1 to 3 reach 500.0. Not
     # the proxy's doing: the same trial in-process on the same seeded episodes also gives 234.05
     # (tests/test_transparency.py), and 500.0 with the AVX-512 kernels, through the proxy or not.
-    suite = dataclasses.replace(load_suite("smoke"), eval_episodes=20, eval_seconds=300.0)
+    suite = dataclasses.replace(load_suite("smoke@1"), eval_episodes=20, eval_seconds=300.0)
     submission = load_submission(SUBMISSIONS / name)
     job = TrialJob(
         submission=submission,

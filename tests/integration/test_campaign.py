@@ -104,3 +104,59 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(write_submission, tiny_s
     assert sqlite3.connect(db).execute(
         "SELECT count(*), count(DISTINCT variant || budget || seed) FROM trials"
     ).fetchone() == (8, 8)
+
+
+SEEDED_META = """
+import json
+import arena
+
+class Agent(arena.Agent):
+    def meta_train(self, tasks):
+        env = tasks.sample()
+        env.reset()
+        for _ in range(10):
+            env.step(0)
+        self.trained_with = self.spec.seed
+
+    def save(self, path):
+        (path / "seed.json").write_text(json.dumps(self.trained_with))
+
+    def load(self, path):
+        self.trained_with = json.loads((path / "seed.json").read_text())
+
+    def act(self, observation, info):
+        return self.trained_with % 2  # each meta-training run plays its own arm
+"""
+
+
+def test_trials_are_crossed_with_meta_training_runs_and_agents_without_one_run_once(
+    write_submission, tmp_path: Path
+) -> None:
+    from arena import campaign
+    from arena.harness.executors import LocalExecutor
+    from arena.harness.limits import Limits
+    from arena.store import Store
+
+    suite_file = tmp_path / "mts.toml"
+    suite_file.write_text(
+        "[suite]\nname = 'mts'\nversion = 1\nbudgets = [0]\nadapt_seconds = [5]\nseeds = 1\nmeta_train_seeds = 3\n"
+        "eval_episodes = 2\neval_seconds = 10\nmeta_train_steps = 50\nmeta_train_seconds = 30\ndev_seed = 3\n"
+        "[families.bandit]\ninterpolation = 2\n[families.bandit.train]\narms = 2\ntask = [0, 1000]\nhorizon = 10\n"
+    )
+    suite = load_suite(str(suite_file))
+    learner = load_submission(write_submission("learner", SEEDED_META))
+    plain = load_submission(ROOT / "submissions" / "random")
+    store = Store(tmp_path / "m.db")
+    try:
+        summary = campaign.run([learner, plain], suite, "dev", store, LocalExecutor(1, Limits(setup_seconds=5.0)))
+        assert summary.statuses == {"ok": 2 * 3 + 2}, store.trials()
+        trials = store.trials()
+        assert sorted({t.meta_train_seed for t in trials if t.submission == "learner"}) == [0, 1, 2]
+        assert {t.meta_train_seed for t in trials if t.submission == "random"} == {0}  # no meta-training: one run
+        metas = [m for m in store.meta_trains() if m.submission_hash == learner.hash]
+        assert sorted(m.meta_train_seed for m in metas) == [0, 1, 2] and {m.status for m in metas} == {"ok"}
+        assert len({m.checkpoint for m in metas}) == 3 and all(m.steps_used == 10 for m in metas)
+        again = campaign.run([learner, plain], suite, "dev", store, LocalExecutor(1, Limits(setup_seconds=5.0)))
+        assert again.ran == 0 and again.already_stored == again.planned == 8
+    finally:
+        store.close()

@@ -88,9 +88,9 @@ def test_check_validates_a_submission(write_submission) -> None:
 
 def test_run_is_idempotent_and_results_json_has_the_design_fields(tmp_path) -> None:
     db = tmp_path / "cli.db"
-    first = arena("run", "submissions/random", "--suite", "smoke", "--db", str(db))
+    first = arena("run", "submissions/random", "--suite", "smoke@1", "--db", str(db))
     assert "Ran 16 trials (16 ok)" in first.stdout
-    second = arena("run", "submissions/random", "--suite", "smoke", "--db", str(db))
+    second = arena("run", "submissions/random", "--suite", "smoke@1", "--db", str(db))
     assert "already stored" in second.stdout and "nothing new" in second.stdout
     lines = arena("results", "--db", str(db), "--format", "json").stdout.splitlines()
     records = [json.loads(line) for line in lines]

@@ -429,3 +429,40 @@ def test_agents_compute_with_the_avx2_kernels_unless_told_otherwise(write_submis
         seen[portable] = outcome.error.rsplit("KERNELS ", 1)[1].split()[:2]
     assert seen[True] == ["AVX2", "AVX2"]
     assert seen[False][1] == "None"  # not pinned: the library picks (AVX512 where the CPU has it)
+
+
+LIAR = """
+import arena
+
+class Agent(arena.Agent):
+    '''Pulls an arm the variant does not have (it pays nothing) and tells itself it earned 1 each time.'''
+    def adapt(self, env):
+        self.claimed = 0.0
+        obs, info = env.reset()
+        dead = len(info["action_mask"]) - 1
+        step = env.step
+        def lying_step(action):
+            obs, reward, terminated, truncated, info = step(action)
+            return obs, 1.0, terminated, truncated, info
+        env.step = lying_step
+        while True:
+            obs, reward, terminated, truncated, info = env.step(dead)
+            self.claimed += reward
+            if terminated or truncated:
+                obs, info = env.reset()
+
+    def act(self, observation, info):
+        return 0
+"""
+
+
+def test_adapt_return_is_counted_by_the_harness_not_the_agent(write_submission, tiny_suite) -> None:
+    """What an agent earns while adapting is summed by the env server from the steps it served:
+    an agent that lies to itself about its rewards cannot change it."""
+    suite = load_suite(str(tiny_suite))
+    outcome = run_one(write_submission("liar", LIAR), suite, budget=60, family="bandit")
+    assert outcome.status == "ok", outcome.error
+    assert outcome.steps_used == 60 and outcome.adapt_return == 0.0
+    honest = run_one(write_submission("honest", GREEDY_STEPPER), suite, budget=60, family="bandit")
+    assert honest.status == "ok" and honest.steps_used == 60 and honest.adapt_return is not None
+    assert 0 < honest.adapt_return <= 60  # Bernoulli rewards of the steps it really took

@@ -333,7 +333,7 @@ def _text(table: Any, width: int = 200) -> str:
 def test_terminal_standings(sample_db: Path) -> None:
     records = Store(sample_db).trials()
     text = _text(standings_table(records, n_resamples=N_RESAMPLES))
-    assert "smoke v1 · dev split" in text and "IQM @ 500 [95% CI]" in text and "2 timeout" in text
+    assert "smoke v1 · dev split" in text and "area [95% CI]" in text and "2 timeout" in text
     names = re.findall(r"^\s*\d+\s+(maml-x|ppo-lite|random) ", text, flags=re.M)
     assert names == ["maml-x", "ppo-lite", "random"]
     # On an 80-column terminal each entry stays one line: name, version and CI unwrapped.
@@ -471,7 +471,7 @@ def test_smoke_run_site_in_browser(browser: Any, tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     trials = Store(db).trials()
-    suite = load_suite("smoke@1")
+    suite = load_suite("smoke")  # the latest version, as `--suite smoke` ran it
     assert len(trials) == len(suite.variants("dev")) * len(suite.budgets) * suite.seeds
     site = tmp_path / "site"
     build_site(db, site)

@@ -27,7 +27,7 @@ SUBMISSIONS = Path(__file__).resolve().parents[2] / "submissions"
 
 
 def trial(submission: Submission, variant: str, budget: int, seed: int = 0) -> TrialJob:
-    suite = dataclasses.replace(load_suite("smoke"), eval_episodes=3)
+    suite = dataclasses.replace(load_suite("smoke@1"), eval_episodes=3)
     return TrialJob(
         submission=submission,
         suite=suite,

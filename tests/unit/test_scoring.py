@@ -31,11 +31,15 @@ def test_optimality_gap_profile_and_area() -> None:
     assert scoring.optimality_gap([0.5, 1.2, -0.5]) == pytest.approx((0.5 + 0.0 + 1.5) / 3)
     profile = scoring.performance_profile([0.0, 0.5, 1.0, 1.5], [0.0, 0.5, 1.0, 2.0])
     assert profile.tolist() == [0.75, 0.5, 0.25, 0.0]  # strictly greater than tau
-    assert scoring.adaptation_area([0.0, 1.0]) == pytest.approx(0.5)
-    assert scoring.adaptation_area([0.0, 0.5, 1.0]) == pytest.approx(0.5)
-    assert scoring.adaptation_area([0.2, 0.2, 0.8]) == pytest.approx(((0.2 + 0.2) / 2 + (0.2 + 0.8) / 2) / 2)
-    assert scoring.adaptation_area([0.3]) == pytest.approx(0.3)
-    assert math.isnan(scoring.adaptation_area([0.1, math.nan]))
+    # The area is measured on x = log10(1 + budget): budgets 0, 99, 9999 sit at x = 0, 2, 4.
+    assert scoring.adaptation_area([0.0, 1.0], [0, 9]) == pytest.approx(0.5)
+    assert scoring.adaptation_area([0.2, 0.2, 0.8], [0, 99, 9999]) == pytest.approx((0.2 * 2 + 0.5 * 2) / 4)
+    # Unequal spacing weighs the wider interval more: x = 0, 1, 3.
+    assert scoring.adaptation_area([0.0, 1.0, 1.0], [0, 9, 999]) == pytest.approx((0.5 * 1 + 1.0 * 2) / 3)
+    assert scoring.adaptation_area([0.3], [500]) == pytest.approx(0.3)
+    assert math.isnan(scoring.adaptation_area([0.1, math.nan], [0, 9]))
+    rows = scoring.adaptation_area([[0.0, 1.0], [1.0, 1.0]], [0, 9])  # vectorised over leading axes
+    assert rows.tolist() == pytest.approx([0.5, 1.0])
 
 
 def test_probability_of_improvement_hand_checked() -> None:
@@ -197,7 +201,8 @@ def test_score_board_ranks_and_aggregates() -> None:
     interp = top.budgets[500].groups["interpolation"]
     assert interp.mean == pytest.approx(np.mean([0.9, 0.8, 1.0, 0.9]))
     expected_area = (scipy.stats.trim_mean(strong[0], 0.25) + scipy.stats.trim_mean(strong[500], 0.25)) / 2
-    assert top.area == pytest.approx(expected_area)
+    assert top.area.estimate == pytest.approx(expected_area)  # two budgets: the mean of the two IQMs
+    assert top.area.low <= top.area.estimate <= top.area.high
     assert [iv.estimate for iv in top.curve(board.budgets) if iv] == pytest.approx(
         [scipy.stats.trim_mean(strong[b], 0.25) for b in (0, 500)]
     )
@@ -253,6 +258,101 @@ def test_missing_budget_leaves_area_undefined_and_ranks_last() -> None:
     (board,) = scoring.score(records, n_resamples=0)
     assert [e.submission for e in board.entries] == ["full", "partial"]
     partial = board.entries[1]
-    assert partial.headline(500) is None and math.isnan(partial.area)
+    assert partial.headline(500) is None and math.isnan(partial.area.estimate)
     assert partial.curve(board.budgets)[1] is None
     json.dumps(scoring.board_as_dict(board), allow_nan=False)
+
+
+# -- protocol 2: the area headline, ties, groups, views, references, meta-training runs --------
+
+
+def _unit_records(name: str, budgets: dict[int, list[float]], **kw: Any) -> list[TrialRecord]:
+    """One family, one variant per score (units), at each budget."""
+    return [
+        _record(name, "bandit", f"bandit(v{i})", kw.get("group", "interpolation"), budget, 0, score)
+        for budget, values in budgets.items()
+        for i, score in enumerate(values)
+    ]
+
+
+def test_the_area_is_the_headline_and_overlapping_intervals_are_ties() -> None:
+    # "late" wins at the largest budget, "early" wins the area: early is ranked first.
+    early = _unit_records("early", {0: [0.6] * 8, 99: [0.7] * 8, 9999: [0.8] * 8})
+    late = _unit_records("late", {0: [0.0] * 8, 99: [0.1] * 8, 9999: [0.9] * 8})
+    near = _unit_records("near", {0: [0.55, 0.65] * 4, 99: [0.6, 0.8] * 4, 9999: [0.7, 0.9] * 4})
+    broken = [
+        replace(r, status="error", normalized_score=None)
+        for r in _unit_records("broken", {0: [0.9] * 8, 99: [0.9] * 8, 9999: [0.9] * 8})
+    ]
+    (board,) = scoring.score(early + late + near + broken, n_resamples=300)
+    assert [e.submission for e in board.entries] == ["early", "near", "late", "broken"]
+    by = {e.submission: e for e in board.entries}
+    # Hand-computed on x = log10(1 + budget) = 0, 2, 4: ((0.6 + 0.7) + (0.7 + 0.8)) / 2 * 2 / 4.
+    assert by["early"].area.estimate == pytest.approx(0.7)
+    assert by["late"].area.estimate == pytest.approx(((0.0 + 0.1) + (0.1 + 0.9)) / 4)
+    assert by["early"].area.low == by["early"].area.high == pytest.approx(0.7)  # every unit the same
+    assert by["near"].tied and by["near"].area.high >= by["early"].area.low
+    assert not by["late"].tied and not by["early"].tied
+    assert by["broken"].all_failed and not by["broken"].tied and by["broken"].rank == 4
+
+
+def test_out_of_support_variants_are_reported_apart_never_pooled() -> None:
+    inside = _unit_records("a", {0: [0.5] * 4, 9: [0.5] * 4})
+    outside = _unit_records("a", {0: [-1.0] * 4, 9: [-1.0] * 4}, group="out_of_support")
+    outside = [replace(r, variant=r.variant.replace("bandit(v", "bandit(o")) for r in outside]
+    (board,) = scoring.score(inside + outside, n_resamples=0)
+    entry = board.entries[0]
+    assert entry.area.estimate == pytest.approx(0.5)  # the -1 variants are not in the headline
+    assert entry.budgets[9].overall.n == 4
+    assert entry.budgets[9].groups["out_of_support"].mean == pytest.approx(-1.0)
+    assert "out_of_support" in board.groups
+
+
+def test_the_online_view_scores_online_scores_and_references_are_listed_apart() -> None:
+    agent = [replace(r, online_score=0.2) for r in _unit_records("agent", {0: [0.9] * 4, 9: [0.9] * 4})]
+    ref = [replace(r, online_score=0.8) for r in _unit_records("thompson", {0: [0.1] * 4, 9: [0.1] * 4})]
+    cartpole = [replace(r, family="cartpole", variant="cartpole(x)") for r in _unit_records("agent", {0: [0.3]})]
+    records = agent + ref + cartpole
+    (final,) = scoring.score(records, references={"hash-thompson"}, n_resamples=0)
+    assert [e.submission for e in final.entries] == ["agent"] and [e.submission for e in final.references] == [
+        "thompson"
+    ]
+    assert final.references[0].rank == 0 and final.entry("hash-thompson") is final.references[0]
+    (online,) = scoring.score(records, references={"hash-thompson"}, view="online", n_resamples=0)
+    assert online.families == ("bandit",)  # cartpole has no online score
+    assert online.entries[0].area.estimate == pytest.approx(0.2)
+    assert online.references[0].area.estimate == pytest.approx(0.8)
+
+
+def _clustered(spread: float) -> list[TrialRecord]:
+    """The same 60 scores, 20 units from each of 3 meta-training runs whose means differ by ``spread``."""
+    rng = np.random.default_rng(3)
+    out = []
+    for run in range(3):
+        for unit in range(20):
+            score = 0.5 + spread * (run - 1) + float(rng.normal(0, 0.05))
+            for budget in (0, 9):
+                out.append(
+                    make_trial(
+                        submission="a", submission_hash="hash-a", suite="smoke", family="bandit",
+                        variant=f"bandit(v{unit})", budget=budget, meta_train_seed=run, normalized_score=score,
+                    )
+                )  # fmt: skip
+    return out
+
+
+def test_the_bootstrap_over_meta_training_runs_widens_the_interval_when_they_disagree() -> None:
+    disagree = _clustered(spread=0.3)
+    as_one_run = [replace(r, meta_train_seed=0, variant=f"{r.variant}-{r.meta_train_seed}") for r in disagree]
+    (clustered,) = scoring.score(disagree, n_resamples=1000)
+    (flat,) = scoring.score(as_one_run, n_resamples=1000)
+    for board in (clustered, flat):
+        assert board.entries[0].budgets[9].overall.n == 60
+    wide, narrow = clustered.entries[0], flat.entries[0]
+    width = lambda iv: iv.high - iv.low  # noqa: E731
+    assert wide.area.estimate == pytest.approx(narrow.area.estimate)
+    assert width(wide.area) > 2 * width(narrow.area)
+    assert width(wide.budgets[9].overall.iqm) > 2 * width(narrow.budgets[9].overall.iqm)
+    # Runs that agree: the two-level interval is no wider than a plain one by much.
+    (agree,) = scoring.score(_clustered(spread=0.0), n_resamples=1000)
+    assert width(agree.entries[0].area) < 0.5 * width(wide.area)

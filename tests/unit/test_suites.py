@@ -47,7 +47,7 @@ def test_splits_are_deterministic_and_distinct() -> None:
 
 
 def test_extrapolation_variants_come_from_their_own_ranges() -> None:
-    suite = load_suite("smoke")
+    suite = load_suite("smoke@1")
     for tv in suite.variants("dev"):
         if tv.family == "cartpole":
             length = tv.variant.params["length"]
@@ -135,3 +135,95 @@ def test_suite_versions_are_addressed_as_name_at_version(tmp_path, monkeypatch) 
         load_suite("smok@1")
     with pytest.raises(ArenaError, match="declares smoke@1"):
         load_suite("odd")
+
+
+# -- protocol 2 -------------------------------------------------------------------------------
+
+
+def test_a_suite_whose_constant_action_is_near_optimal_is_refused_in_one_line() -> None:
+    from arena.suites import checks
+
+    data = tiny()
+    data["suite"]["name"] = "lazy"
+    del data["families"]["cartpole"]
+    data["families"]["bandit"]["train"] = {"arms": 2, "task": 7, "horizon": 20}  # every variant the same task
+    suite = parse_suite(data)
+    import numpy as np
+
+    from games import metarl
+
+    best = int(np.argmax(metarl.bandit_means({"task": 7, "arms": 2})))
+    with pytest.raises(ArenaError, match=rf"family bandit: the constant action {best} scores >= 0.5") as caught:
+        checks.check(suite)
+    assert "\n" not in str(caught.value)
+    # Published suites that predate the check are warned about, never changed or refused.
+    assert [f.family for f in checks.check(load_suite("smoke@1"))] == ["bandit"]
+    for name in ("smoke@2", "metarl-v2@1", "rl2-paper@1"):
+        assert checks.check(load_suite(name)) == [], name
+
+
+def test_the_online_score_is_the_regret_normalized_return_of_the_whole_trial() -> None:
+    import games
+    from games import metarl
+
+    suite = parse_suite(tiny())
+    variant = games.parse_variant("bandit(arms=3,horizon=20,task=5)")
+    p = metarl.bandit_means(variant.params)
+    low, high = 20 * p.mean(), 20 * p.max()
+    # 60 adaptation pulls that earned 40, then two evaluation episodes of 20 pulls.
+    random_total = 60 * p.mean() + 2 * low
+    best_total = 60 * p.max() + 2 * high
+    expected = (40 + 15 + 17 - random_total) / (best_total - random_total)
+    assert suite.online(variant, 40.0, 60, [15.0, 17.0]) == pytest.approx(expected)
+    assert suite.online(variant, 0.0, 0, [15.0, 17.0]) == pytest.approx(suite.normalized(variant, 16.0))  # budget 0
+    assert suite.online(variant, None, 60, []) == 0.0  # a failed trial: the floor
+    assert suite.online(games.parse_variant("cartpole"), 10.0, 5, [9.0]) is None  # no analytic reference
+
+
+def test_meta_training_seeds_cross_trials_and_keep_the_legacy_derivation_without_them() -> None:
+    from arena.harness.trial import MetaTrainSeeds
+    from arena.seeding import derive_seed
+
+    legacy = MetaTrainSeeds.of("smoke@1", "bandit", 0, legacy=True)
+    assert legacy.agent == derive_seed("agent", "meta_train") % 2**31  # what recorded results were made with
+    assert legacy.env == derive_seed("smoke@1", "bandit", "meta_train") and legacy.sampler == 0
+    seeded = [MetaTrainSeeds.of("metarl-v2@1", "bandit", s, legacy=False) for s in range(3)]
+    assert len({s.agent for s in seeded}) == len({s.env for s in seeded}) == len({s.sampler for s in seeded}) == 3
+    suite = load_suite("metarl-v2@1")
+    assert suite.meta_train_seed_list() == (0, 1, 2) and load_suite("metarl-v1").meta_train_seed_list() == (0,)
+    groups = {tv.group for tv in suite.variants("dev")}
+    assert groups == {"interpolation", "extrapolation", "out_of_support"}
+    assert all(
+        sum(tv.family == p.family and tv.group == "interpolation" for tv in suite.variants("dev")) >= 10
+        for p in suite.families
+    )
+
+
+def test_the_rl2_paper_families_have_the_papers_settings() -> None:
+    import numpy as np
+
+    import games
+    from games import rl2_paper
+
+    env = games.make("rl2_bandit_k50_n500(task=1)")
+    assert env.action_space.n == 50
+    env.reset(seed=0)
+    steps = 0
+    while True:
+        _, reward, terminated, truncated, _ = env.step(0)
+        steps += 1
+        assert reward in (0.0, 1.0)
+        if terminated or truncated:
+            break
+    assert steps == 500
+    mdp = games.make("rl2_mdp_n25(task=2)")
+    assert (mdp.observation_space.shape, mdp.action_space.n) == ((11,), 5)
+    starts = {int(np.argmax(mdp.reset(seed=s)[0][:10])) for s in range(20)}
+    assert starts == {0}  # every episode starts in state 0
+    transitions, _ = rl2_paper.mdp_tables(2)
+    assert transitions.shape == (10, 5, 10) and np.allclose(transitions.sum(axis=2), 1.0)
+    all_means = np.concatenate([rl2_paper.mdp_tables(t)[1].ravel() for t in range(200)])
+    assert abs(all_means.mean() - 1.0) < 0.05 and abs(all_means.std() - 1.0) < 0.05  # μ ~ N(1, 1)
+    suite = load_suite("rl2-paper")
+    assert {p.family: suite.eval_episodes_of(p.family) for p in suite.families}["rl2_mdp_n75"] == 75
+    assert sum(tv.family == "rl2_bandit_k5_n100" for tv in suite.variants("dev")) == 1000

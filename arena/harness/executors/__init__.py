@@ -15,14 +15,18 @@ from arena.harness.limits import Limits
 EXECUTORS = ("local", "ray")
 
 
-def make_executor(name: str, workers: int, limits: Limits | None = None, address: str | None = None) -> Executor:
-    """``workers`` runners of the named executor."""
+def make_executor(
+    name: str, workers: int, limits: Limits | None = None, address: str | None = None, *, require_sandbox: bool = False
+) -> Executor:
+    """``workers`` runners of the named executor. ``require_sandbox`` (the test split) has the ray
+    executor refuse nodes without the full agent sandbox; the local one is this machine, which
+    the caller has checked."""
     if name == "local":
         return LocalExecutor(workers, limits)
     if name == "ray":
         from arena.harness.executors.ray import RayExecutor  # optional: pip install meta-arena[ray]
 
-        return RayExecutor(workers, limits, address)
+        return RayExecutor(workers, limits, address, require_sandbox=require_sandbox)
     raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
 

@@ -1,0 +1,132 @@
+"""``arena reproduce SUITE``: a published table (``rl2-paper``) beside MetaArena's measurement."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from arena.cli.app import (
+    DbOption,
+    Format,
+    app,
+    check_format,
+    console,
+    db_path,
+    err,
+    print_json,
+    progress_bar,
+    progress_callback,
+)
+from arena.errors import ArenaError
+
+if TYPE_CHECKING:
+    from arena.reproduce import Row
+
+
+def _folder(agent: str) -> Path:
+    """A submission folder by path, or by name among the project's own submissions."""
+    from arena.submission import BASELINES
+
+    path = Path(agent)
+    if path.is_dir():
+        return path
+    if (BASELINES / agent).is_dir():
+        return BASELINES / agent
+    from games import did_you_mean
+
+    names = [p.name for p in BASELINES.iterdir() if p.is_dir()] if BASELINES.is_dir() else []
+    raise ArenaError(f"unknown agent {agent!r}: not a folder, nor one of submissions/{did_you_mean(agent, names)}")
+
+
+@app.command("reproduce")
+def reproduce_command(
+    suite: Annotated[str, typer.Argument(help="a suite with a published table, e.g. rl2-paper")],
+    agents: Annotated[
+        str | None,
+        typer.Option(help="comma-separated submissions (names in submissions/ or folders) [default: the references]"),
+    ] = None,
+    fmt: Format = "table",
+    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="parallel runners (0: one per CPU core)")] = 0,
+    db: DbOption = None,
+) -> None:
+    """Run submissions on every cell of a published table; print the paper's value beside MetaArena's
+    mean and 95% CI. Trials are stored in the database like `arena run`'s (a rerun reuses them)."""
+    from arena import campaign, reproduce
+    from arena.harness.executors import make_executor
+    from arena.store import Store
+    from arena.submission import BASELINES, load_submission
+    from arena.suites import load_suite
+
+    check_format(fmt)
+    the_suite = load_suite(suite)
+    table = reproduce.published(the_suite)
+    if agents is None:
+        names = [name for name in table.agents if (BASELINES / name).is_dir() and name != "rl2"]
+    else:
+        names = [name.strip() for name in agents.split(",") if name.strip()]
+    submissions = [load_submission(_folder(name)) for name in names]
+    path = db_path(db)
+    store = Store(path)
+    try:
+        err.print(f"{', '.join(s.name for s in submissions)} on {the_suite.id}: {len(table.cells)} cells → {path}")
+        with progress_bar() as progress:
+            summary = campaign.run(
+                submissions,
+                the_suite,
+                "dev",
+                store,
+                make_executor("local", workers or os.cpu_count() or 1),
+                progress=progress_callback(progress),
+            )
+        if summary.interrupted:
+            err.print("Interrupted: every finished trial is stored; run the same command again to resume.")
+            raise typer.Exit(130)
+        hashes = {s.hash for s in submissions}
+        records = [
+            r
+            for r in store.trials(suite=the_suite.name, split="dev")
+            if r.suite_version == the_suite.version and r.submission_hash in hashes
+        ]
+    finally:
+        store.close()
+    rows = reproduce.compare(table, records, [s.name for s in submissions])
+    if fmt == "json":
+        print_json([row.as_dict() for row in rows])
+    else:
+        console.print(_table(the_suite.id, table.source, rows))
+    missed = reproduce.misses(rows)
+    if missed:
+        shown = ", ".join(f"{r.agent} on {r.table} n={r.n}" + (f" k={r.k}" if r.k else "") for r in missed[:5])
+        err.print(f"{len(missed)} required cell(s) outside the tolerance: {shown}")
+        raise typer.Exit(1)
+
+
+def _table(suite_id: str, source: str, rows: list[Row]) -> Table:
+    out = Table(
+        title=f"{suite_id}: {source}",
+        title_justify="left",
+        caption="measured: mean total reward over the cell's tasks, 95% CI; ok/MISS: within the tolerance "
+        "(plus the CI's half-width) for the agents the table requires; off: outside it, for the others",
+        caption_justify="left",
+    )
+    for column in ("cell", "agent", "paper", "measured [95% CI]", "Δ %", ""):
+        out.add_column(column, justify="left" if column in ("cell", "agent", "") else "right", no_wrap=True)
+    for row in rows:
+        measured = "—"
+        if row.measured is not None and row.ci is not None:
+            measured = (
+                f"{row.measured:.1f} [{row.ci[0]:.1f}, {row.ci[1]:.1f}]"
+                if row.n > 10
+                else (f"{row.measured:.2f} [{row.ci[0]:.2f}, {row.ci[1]:.2f}]")
+            )
+        verdict = "" if row.passed is None else ("ok" if row.passed else ("MISS" if row.required else "off"))
+        cell = f"{row.table} n={row.n}" + (f" k={row.k}" if row.k is not None else "")
+        out.add_row(
+            cell, row.agent, "—" if row.paper is None else f"{row.paper:g}", measured,
+            "" if row.difference is None else f"{row.difference:+.1f}", verdict,
+        )  # fmt: skip
+    return out
