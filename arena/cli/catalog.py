@@ -7,10 +7,9 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 import games
-from arena.cli.app import Format, app, check_format, console, err, print_json
+from arena.cli.app import Format, app, check_format, console, err, listing, print_json, print_rows
 from arena.errors import ArenaError
 
 
@@ -58,7 +57,7 @@ def games_command(
         console.print(
             f"observations {info['observation_space']}, actions {info['action_space']}, time limit {family.max_episode_steps}"
         )
-        table = Table("parameter", "default", "range", "meaning")
+        table = listing("parameter", "default", "range", "meaning", wrap=("range", "meaning"))
         for key, p in info["parameters"].items():
             table.add_row(key, str(p["default"]), p["range"], p["doc"])
         console.print(table)
@@ -66,14 +65,16 @@ def games_command(
         console.print(info["rendering"], markup=False, highlight=False)
         return
     rows = [_family_dict(f) for f in games.families().values()]
-    if fmt == "json":
-        print_json(rows)
+    if print_rows(rows, fmt):
         return
-    table = Table("family", "group", "players", "actions", "parameters", "description")
+    table = listing(
+        "family", "group", "players", "actions", "parameters", "description", wrap=("parameters", "description")
+    )
     for row in rows:
-        params = ", ".join(f"{k} {v['range']}" for k, v in row["parameters"].items())
+        params = ", ".join(row["parameters"])  # names only: `arena games NAME` gives their ranges
         table.add_row(row["name"], row["group"], str(row["players"]), row["action_type"], params, row["description"])
     console.print(table)
+    console.print("`arena games NAME` shows a family's parameter ranges, an example and its rendering.")
 
 
 def _suite_dict(suite: Any, with_variants: bool) -> dict[str, Any]:
@@ -114,14 +115,17 @@ def suites_command(fmt: Format = "table") -> None:
 
     check_format(fmt)
     rows = [_suite_dict(load_suite(name), False) for name in suite_names()]
-    if fmt == "json":
-        print_json(rows)
+    if print_rows(rows, fmt):
         return
-    table = Table("suite", "version", "families", "budgets", "seeds", "dev trials", "description")
+    from leaderboard.svg import budget_label
+
+    table = listing(
+        "suite", "version", "families", "budgets", "seeds", "dev trials", "description", wrap=("description",)
+    )
     for row in rows:
         table.add_row(
-            row["name"], str(row["version"]), str(len(row["families"])), str(row["budgets"]), str(row["seeds"]),
-            str(row["dev_trials"]), row["description"],
+            row["name"], str(row["version"]), str(len(row["families"])), " ".join(map(budget_label, row["budgets"])),
+            str(row["seeds"]), str(row["dev_trials"]), row["description"],
         )  # fmt: skip
     console.print(table)
 
@@ -156,7 +160,9 @@ def suite_command(
         f"budgets {list(suite.budgets)} steps (adapt seconds {list(suite.adapt_seconds)}), {suite.seeds} seed(s), "
         f"{suite.eval_episodes} eval episodes, meta-train {suite.meta_train_steps} steps per family"
     )
-    table = Table("family", "train distribution", "extrapolation", "test variants (interp + extrap)")
+    table = listing(
+        "family", "train distribution", "extrapolation", "test variants", wrap=("train distribution", "extrapolation")
+    )
     for fam, dist in data["distributions"].items():
         table.add_row(
             fam,
@@ -165,7 +171,7 @@ def suite_command(
             f"{dist['interpolation_variants']} + {dist['extrapolation_variants']}",
         )
     console.print(table)
-    table = Table("dev variant", "group", "random return", "reference return")
+    table = listing("dev variant", "group", "random", "reference", wrap=("dev variant",))
     for row in data["dev"]:
         ref = row["reference"]
         table.add_row(row["variant"], row["group"], f"{ref['random']:.3g}", f"{ref['reference']:.3g}")
