@@ -43,7 +43,7 @@ def games_command(
     fmt: Format = "table",
 ) -> None:
     """List game families, their parameters and ranges."""
-    check_format(fmt)
+    check_format(fmt, ("table", "json", "jsonl"))
     if name is not None:
         family = games.get_family(name)
         info = _family_dict(family)
@@ -52,6 +52,8 @@ def games_command(
         info["rendering"] = str(env.render())
         if fmt == "json":
             print_json(info)
+            return
+        if print_rows([info], fmt):
             return
         console.print(f"[bold]{family.name}[/bold] ({family.group}, {family.players} player(s)): {family.description}")
         console.print(
@@ -113,7 +115,7 @@ def suites_command(fmt: Format = "table") -> None:
     """List the built-in suites."""
     from arena.suites import load_suite, suite_names
 
-    check_format(fmt)
+    check_format(fmt, ("table", "json", "jsonl"))
     rows = [_suite_dict(load_suite(name), False) for name in suite_names()]
     if print_rows(rows, fmt):
         return
