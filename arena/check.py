@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import games
+from arena.harness import environments
 from arena.harness.jobs import AgentFailure, MetaTrainJob, Outcome, TrialJob
 from arena.harness.runner import Runner
 from arena.records import Status
@@ -154,8 +155,12 @@ def check_submission(path: str | Path, suite_name: str | None = None) -> CheckRe
     """Check a submission folder; a broken manifest raises ArenaError (one line)."""
     report = CheckReport()
     submission = load_submission(path)
+    report.add("manifest", True, f"{submission.label}, entry {submission.entry}")
+    if submission.requirements:  # built (or found in the cache) as `arena run` builds it; a failure is one line
+        submission = environments.prepare(submission)
+        report.add("requirements installed, wheels only", True, environments.describe(submission))
     report.submission = submission
-    report.add("manifest", True, f"{submission.label}, entry {submission.entry}, hash {submission.hash[:12]}")
+    report.add("identity", True, f"hash {submission.hash[:12]}")
     suite = small_meta_training(load_suite(suite_name or "smoke"))
     runner = Runner()
     checkpoints = Path(tempfile.mkdtemp(prefix="arena-check-"))

@@ -55,7 +55,7 @@ class VecEnvAdapter(VecEnv):
         for i in np.flatnonzero(dones):
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
             if final is not None:
-                infos[i]["terminal_observation"] = _row(final, i)
+                infos[i]["terminal_observation"] = _row(final, int(i))
         return obs, np.asarray(rewards, dtype=np.float32), dones, infos
 
     def close(self) -> None:

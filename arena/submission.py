@@ -54,6 +54,9 @@ class Submission:
     manifest: dict[str, Any] = field(default_factory=dict)
     kind: str = "agent"  # "reference": a line to read scores against (Thompson sampling, PSRL), never ranked
     families: tuple[str, ...] = ()  # a reference agent's families: the ones it models
+    requirements: tuple[str, ...] = ()  # pinned packages ("name==version"), or the lines of its hashed lock file
+    lock: str = ""  # the hashed lock file (relative to the folder) the requirements come from, if any
+    environment: Path | None = None  # where the harness installed them (arena.harness.environments)
 
     @property
     def label(self) -> str:
@@ -262,6 +265,7 @@ def load_submission(folder: str | Path) -> Submission:
             raise ArenaError(
                 f"{manifest_path}: unknown family {family!r}{games.did_you_mean(family, games.family_names())}"
             )
+    requirements, lock = _requirements(manifest_path, path, table.get("requirements", []))
     if kind == "reference" and not families:
         raise ArenaError(f"{manifest_path}: a reference agent names the families it models: families = [...]")
     return Submission(
@@ -278,7 +282,53 @@ def load_submission(folder: str | Path) -> Submission:
         manifest=table,
         kind=kind,
         families=tuple(families),
+        requirements=requirements,
+        lock=lock,
     )
+
+
+# A pinned requirement: name, optional extras, ==version. No URL, path, marker or option: these
+# strings become a package installer's arguments.
+_PINNED = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*\])?==[A-Za-z0-9.+!_-]+$"
+)
+_HASH = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
+
+
+def _requirements(manifest: Path, folder: Path, value: Any) -> tuple[tuple[str, ...], str]:
+    """The manifest's ``requirements``: a list of pins, or the name of a hashed lock file in the
+    folder (pip's ``--require-hashes`` format: ``name==version --hash=sha256:...`` lines only)."""
+    if isinstance(value, list):
+        bad = [r for r in value if not isinstance(r, str) or not _PINNED.match(r.strip())]
+        if bad:
+            raise ArenaError(
+                f"{manifest}: requirements must be pinned, like ['tabulate==0.9.0'] (or name a hashed lock file); "
+                f"got {bad[0]!r}"
+            )
+        return tuple(sorted(r.strip() for r in value)), ""
+    if not isinstance(value, str) or not _ENTRY_FILE.match(value):
+        raise ArenaError(f"{manifest}: requirements must be a list of pins, or the name of a lock file in the folder")
+    lock = folder / value
+    if not lock.is_file():
+        raise ArenaError(f"{manifest}: requirements lock file {value!r} not found in {folder}")
+    lines = []
+    text = re.sub(r"\\[ \t]*\r?\n", " ", lock.read_text(encoding="utf-8", errors="replace"))  # continued lines
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        pin, *hashes = line.split()
+        if not _PINNED.match(pin) or not hashes or not all(_HASH.match(h) for h in hashes):
+            raise ArenaError(
+                f"{lock}:{number}: a lock line is 'name==version --hash=sha256:HEX' and nothing else, got {raw.strip()[:80]!r}"
+            )
+        lines.append(" ".join([pin, *hashes]))
+    if not lines:
+        raise ArenaError(f"{lock}: the lock file pins nothing")
+    return tuple(lines), value
+
+
+_ENTRY_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # a file name inside the folder, no path
 
 
 def baseline_folders() -> list[Path]:

@@ -8,6 +8,7 @@ secret and never reaches an agent's process).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,7 @@ def debug_command(
     """One trial in this process (no sandbox: breakpoints work): per-episode returns, nothing stored."""
     import games
     from arena import campaign, inprocess
+    from arena.harness import environments
     from arena.harness.jobs import AgentFailure, TrialJob
     from arena.submission import load_submission
     from arena.suites import load_suite
@@ -51,8 +53,13 @@ def debug_command(
     the_suite = load_suite(suite)
     parsed = games.parse_variant(variant)
     known = dict(zip(the_suite.budgets, the_suite.adapt_seconds, strict=True))
+    found = environments.prepare(load_submission(submission))
+    if found.environment is not None and str(found.environment) not in sys.path:
+        # This is the submitter's own process running its own code: its requirements go on the
+        # path, at the end (a plain entry: .pth files in it do not run).
+        sys.path.append(str(found.environment))
     job = TrialJob(
-        submission=load_submission(submission),
+        submission=found,
         suite=the_suite,
         split=split,
         variant=parsed.id,

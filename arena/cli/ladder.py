@@ -52,7 +52,9 @@ def ladder_command(
     the_suite = load_suite(suite)
     path = db_path(db)
     if submissions:
-        subs = [load_submission(d) for d in submissions]
+        from arena.harness import environments
+
+        subs = [environments.prepare(load_submission(d)) for d in submissions]
         names = Counter(s.name for s in subs)
         if any(n > 1 for n in names.values()):
             raise ArenaError(f"two submissions share the name {names.most_common(1)[0][0]!r}")

@@ -38,6 +38,7 @@ def _run(
 ) -> Any:
     from arena import campaign
     from arena.boundary import sandbox
+    from arena.harness import environments
     from arena.harness.executors import EXECUTORS, make_executor
     from arena.store import Store
     from arena.submission import load_submission
@@ -55,7 +56,7 @@ def _run(
         assert test_seed_file is not None
         test_seed = read_test_seed(test_seed_file)
     suite = load_suite(suite_name)
-    submissions = [load_submission(d) for d in submission_dirs]
+    submissions = [environments.prepare(load_submission(d)) for d in submission_dirs]
     names = Counter(s.name for s in submissions)
     if any(n > 1 for n in names.values()):
         raise ArenaError(f"two submissions share the name {names.most_common(1)[0][0]!r}")

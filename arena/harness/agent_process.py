@@ -72,6 +72,10 @@ class AgentProcess:
             "ARENA_LANE_SPIN": str(self.limits.spin_seconds),
             "PYTHONPATH": sandbox.worker_pythonpath(),  # the code the submission's hash was taken of
         }
+        readable = [self.submission.path]
+        if self.submission.environment is not None:  # its own requirements, read-only, after the project's packages
+            readable.append(self.submission.environment)
+            env["PYTHONPATH"] += os.pathsep + str(self.submission.environment)
         if self.limits.portable_numerics:
             env.update(portable_numerics_env())
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks numpy needs kept
@@ -83,7 +87,7 @@ class AgentProcess:
                 json.dumps(self.limits.kernel_limits()),
             ],
             scratch=self.scratch,
-            readable=[self.submission.path],
+            readable=readable,
         )  # fmt: skip
         try:
             with open(self.log_path, "wb") as log:
