@@ -93,7 +93,10 @@ def listing(*columns: str, wrap: Sequence[str] = (), title: str | None = None) -
     prose: descriptions, details) wrap, at word boundaries; the others keep their width."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title=title)
     for column in columns:
-        table.add_column(column, no_wrap=column not in wrap, ratio=1 if column in wrap else None)
+        wraps = column in wrap
+        table.add_column(
+            column, no_wrap=not wraps, ratio=1 if wraps else None, overflow="fold" if wraps else "ellipsis"
+        )
     return table
 
 

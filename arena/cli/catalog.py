@@ -76,7 +76,7 @@ def games_command(
         params = ", ".join(row["parameters"])  # names only: `arena games NAME` gives their ranges
         table.add_row(row["name"], row["group"], str(row["players"]), row["action_type"], params, row["description"])
     console.print(table)
-    console.print("`arena games NAME` shows a family's parameter ranges, an example and its rendering.")
+    console.print("`arena games NAME`: a family's parameter ranges, an example, its rendering.")
 
 
 def _suite_dict(suite: Any, with_variants: bool) -> dict[str, Any]:
@@ -157,10 +157,11 @@ def suite_command(
     if fmt == "json":
         print_json(data)
         return
-    console.print(f"[bold]{suite.name}[/bold] version {suite.version}: {suite.description}")
+    console.print(f"[bold]{suite.name}[/bold] version {suite.version}: {suite.description}", soft_wrap=False)
     console.print(
         f"budgets {list(suite.budgets)} steps (adapt seconds {list(suite.adapt_seconds)}), {suite.seeds} seed(s), "
-        f"{suite.eval_episodes} eval episodes, meta-train {suite.meta_train_steps} steps per family"
+        f"{suite.eval_episodes} eval episodes, meta-train {suite.meta_train_steps} steps per family",
+        soft_wrap=False,
     )
     table = listing(
         "family", "train distribution", "extrapolation", "test variants", wrap=("train distribution", "extrapolation")

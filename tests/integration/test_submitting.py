@@ -7,6 +7,7 @@ processes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -370,6 +371,18 @@ def _stored(db: Path) -> int:
 # -- rough edges ---------------------------------------------------------------------------------------
 
 
+def test_ladder_defaults_to_a_suite_with_two_player_families(stored_db) -> None:
+    out = arena("ladder", "--db", str(stored_db)).stdout  # the old default, smoke, has none: it could never work
+    assert "No ladder matches of spiel-v1@1" in out
+
+
+def test_listings_fit_an_80_column_terminal() -> None:
+    for command in (["suites"], ["games"], ["suite", "smoke"]):
+        out = arena(*command, env={"COLUMNS": "80"}).stdout
+        assert max(len(line) for line in out.splitlines()) <= 80, out
+        assert "…" not in out  # nothing cut off: prose wraps at word boundaries, short columns keep their width
+
+
 def test_version_workers_and_help() -> None:
     import arena as package
 
@@ -379,3 +392,79 @@ def test_version_workers_and_help() -> None:
     help_text = arena("run", "--help").stdout
     workers = " ".join(help_text.split("--workers", 1)[1].split("--executor", 1)[0].split())
     assert workers.count("default") == 1, workers
+
+
+# -- Stable-Baselines3 with a vector env -----------------------------------------------------------
+
+
+SB3_VECTOR = """
+import numpy as np
+from stable_baselines3 import PPO
+
+import arena
+from arena.sb3 import sb3_env
+
+
+class Agent(arena.Agent):
+    num_envs = 4  # adapt() gets a Gymnasium vector env of 4 copies; SB3 needs its own VecEnv type
+
+    def adapt(self, env):
+        assert env.num_envs == 4
+        self.model = PPO("MlpPolicy", sb3_env(env), n_steps=32, batch_size=64, n_epochs=1, seed=self.spec.seed, device="cpu")
+        self.model.learn(total_timesteps=self.spec.budget_steps)
+
+    def act(self, observation, info):
+        if not hasattr(self, "model"):
+            return 0
+        action, _ = self.model.predict(np.asarray(observation), deterministic=True)
+        return int(action)
+"""
+
+
+def test_sb3_learns_on_a_vector_env_through_arena_sb3(write_submission, tiny_suite) -> None:
+    from arena.check import check_jobs
+    from arena.harness.runner import Runner
+    from arena.submission import load_submission
+    from arena.suites import load_suite
+
+    folder = write_submission("sb3-vector", SB3_VECTOR)
+    job = check_jobs(load_submission(folder), load_suite(str(tiny_suite)), "cartpole", None)[1]
+    job = dataclasses.replace(job, budget=256, adapt_seconds=60.0)
+    runner = Runner()
+    try:
+        outcome = runner.run_trial(job)
+    finally:
+        runner.close()
+    assert outcome.status == "ok", outcome.error
+    assert outcome.steps_used == 256  # every copy's steps counted against the one budget
+
+
+SAMPLER = """
+import arena
+
+
+class Agent(arena.Agent):
+    def act(self, observation, info):
+        return self.spec.action_space.sample()  # no generator of its own: the spec's space is seeded
+"""
+
+
+def test_spec_action_space_is_seeded_so_sampling_is_reproducible(write_submission, tiny_suite) -> None:
+    from arena.check import check_jobs
+    from arena.harness.runner import Runner
+    from arena.submission import load_submission
+    from arena.suites import load_suite
+
+    folder = write_submission("sampler", SAMPLER)
+    suite = load_suite(str(tiny_suite))
+    jobs = check_jobs(load_submission(folder), suite, "bandit", None)
+    returns = []
+    for _ in range(2):  # two fresh agent processes, the same trial
+        runner = Runner()
+        try:
+            outcome = runner.run_trial(jobs[0])
+        finally:
+            runner.close()
+        assert outcome.status == "ok", outcome.error
+        returns.append(outcome.episode_returns)
+    assert returns[0] == returns[1]
