@@ -19,7 +19,27 @@ class BudgetExhausted(RuntimeError):
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """What an agent may know when it is built."""
+    """What an agent may know when it is built (``Agent.__init__(spec)``): never the variant.
+
+    Attributes:
+        observation_space: the family's observation space; the same for every variant of it
+            (boards are padded to the largest size).
+        action_space: the family's action space. Where moves can be illegal, ``info["action_mask"]``
+            says which are legal; an action outside the space (or NaN) ends the trial as
+            ``invalid_action``, and an illegal move loses the game. Both spaces come seeded from
+            ``seed``, so ``spec.action_space.sample()`` is reproducible.
+        family: the family's name (``"cartpole"``); never the variant's parameters.
+        seed: seed the agent's own randomness with this: the same trial gives the same seed.
+        device: ``"cpu"``, or ``"cuda:N"`` when the manifest says ``device = "auto"`` and a GPU
+            is assigned to this trial.
+        budget_steps: env steps this phase may use: the trial's adaptation budget (0: ``adapt``
+            is not called), or in ``meta_train`` the suite's meta-training budget.
+        budget_seconds: wall-clock seconds this phase may use.
+        scratch: the only directory the agent may write to (private to its process; None in
+            ``arena debug``).
+        adapt_budgets: the suite's adaptation budgets in steps, e.g. ``(0, 2000, 20000)``: what
+            meta-training prepares for.
+    """
 
     observation_space: gym.Space[Any]
     action_space: gym.Space[Any]

@@ -19,10 +19,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from dataclasses import replace as replace_record
 from pathlib import Path
 
 import arena
 import games
+from arena.errors import ArenaError
 from arena.harness import devices
 from arena.harness.executors import Executor, JobFeed
 from arena.harness.jobs import MetaTrainJob, Outcome, TrialJob
@@ -157,6 +159,30 @@ def submission_record(submission: Submission) -> SubmissionRecord:
         kind=submission.kind,
         families=submission.families,
     )
+
+
+def claim_labels(store: Store, submissions: Sequence[Submission], *, replace: bool = False) -> list[SubmissionRecord]:
+    """One row per name@version on the leaderboard: a submission whose name@version is stored
+    with other code is refused (bump the version), unless ``replace``, which supersedes the
+    stored code (its rows are kept, out of standings and the site). Returns what it superseded."""
+    superseded = []
+    for submission in submissions:
+        others = [
+            r for r in store.submissions_labelled(submission.name, submission.version) if r.hash != submission.hash
+        ]
+        if others and not replace:
+            raise ArenaError(
+                f"{submission.path}: {submission.label} is already stored with other code (hash {others[0].hash[:12]}, "
+                f"this code {submission.hash[:12]}); bump the version in submission.toml, or pass --replace to "
+                "supersede the stored rows (kept in the database, left out of the standings)"
+            )
+        for record in others:
+            store.supersede(record)
+            superseded.append(record)
+        mine = [r for r in store.submissions() if r.hash == submission.hash]
+        if replace and mine and mine[0].superseded_at:  # back to code that was replaced before
+            store.add(replace_record(mine[0], superseded_at=""), replace=True)
+    return superseded
 
 
 Progress = Callable[[str, int, int, Counter[str]], None]

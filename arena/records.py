@@ -46,8 +46,11 @@ class TrialRecord:
     """One finished trial: (submission, suite version, split, variant, budget, seed) and how it went."""
 
     TABLE: ClassVar[str] = "trials"
+    # Provenance is a key part (schema 3): an imported, self-reported row never stands in for
+    # the same trial run by the harness, and a later `arena run` still runs it.
     KEY: ClassVar[tuple[str, ...]] = (
         "submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed", "meta_train_seed", "model",
+        "provenance",
     )  # fmt: skip
 
     submission_hash: str
@@ -83,6 +86,9 @@ class TrialRecord:
     tokens_used: int = 0  # text track: model tokens, adaptation and evaluation
     llm_calls: int = 0
     unparsable_answers: int = 0  # text track: answers that named no legal move
+    # Schema 3: where a self-reported row (``arena import``) was recorded.
+    commit: str = ""  # the commit of the code that recorded it
+    platform: str = ""  # the recording machine's platform, as JSON (CPU, kernels, library versions)
 
     @property
     def key(self) -> tuple[Any, ...]:

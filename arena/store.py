@@ -14,6 +14,7 @@ column or a new key part is a migration, never a refusal. A file of a newer vers
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 import time
@@ -27,6 +28,7 @@ from arena.errors import ArenaError
 from arena.records import (
     MatchRecord,
     MetaTrainRecord,
+    Provenance,
     R,
     Record,
     SubmissionRecord,
@@ -67,6 +69,17 @@ _V1_TABLES: dict[str, tuple[dict[str, type], Any]] = {
 # Columns the trials table has had in every schema version: what makes a file ours.
 _IDENTITY_COLUMNS = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed", "status")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# A trial job's key: the record's key without provenance (who ran it is not what was run).
+JOB_KEY = tuple(name for name in TrialRecord.KEY if name != "provenance")
+_NOT_SUPERSEDED = "submission_hash NOT IN (SELECT hash FROM submissions WHERE superseded_at != '')"
+# A self-reported row gives way to the harness's run of the same trial of the same name@version
+# (whatever its hash: a recorded baseline's code may since have changed its identity).
+_RERUN_MATCH = ("submission", "submission_version", *(c for c in JOB_KEY if c != "submission_hash"))
+_NOT_RERUN = (
+    "NOT (provenance = 'self-reported' AND EXISTS (SELECT 1 FROM trials AS h WHERE h.provenance != 'self-reported' "
+    + "".join(f"AND h.{c} = trials.{c} " for c in _RERUN_MATCH)
+    + f"AND h.{_NOT_SUPERSEDED}))"
+)
 
 
 def now() -> str:
@@ -141,9 +154,22 @@ def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
     _add_columns(db, "submissions", {"kind": (str, "agent"), "families": (str, "[]"), "superseded_at": (str, "")})
 
 
+def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
+    """Provenance becomes a key part of trials: imported (self-reported) rows live beside the
+    harness's rows of the same trial instead of standing in for them; an imported row keeps the
+    commit and platform it was recorded on. Every stored row is kept."""
+    trial_key = ("submission_hash", "suite", "suite_version", "split", "variant", "budget", "seed")
+    _rebuild(
+        db,
+        "trials",
+        {"commit": (str, ""), "platform": (str, "")},
+        (*trial_key, "meta_train_seed", "model", "provenance"),
+    )
+
+
 # MIGRATIONS[n] takes a file of schema version n to n + 1, inside the caller's transaction. A
 # migration names its columns itself: later versions of the records must not change it.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_0_to_1, _migrate_1_to_2)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -242,27 +268,57 @@ class Store:
     def submissions(self) -> list[SubmissionRecord]:
         return self._records(SubmissionRecord)
 
-    def trials(self, suite: str | None = None, split: str | None = None) -> list[TrialRecord]:
+    def trials(
+        self,
+        suite: str | None = None,
+        split: str | None = None,
+        *,
+        family: str | None = None,
+        budget: int | None = None,
+        every: bool = False,
+    ) -> list[TrialRecord]:
+        """Stored trials, the filters given. Unless ``every``: what standings and the site show,
+        without the rows of superseded submissions (:meth:`supersede`) and without a
+        self-reported row where the harness ran the same trial."""
         where, args = [], []
-        if suite is not None:
-            where.append("suite = ?")
-            args.append(suite)
-        if split is not None:
-            where.append("split = ?")
-            args.append(split)
+        for column, value in (("suite", suite), ("split", split), ("family", family), ("budget", budget)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if not every:
+            where += [_NOT_SUPERSEDED, _NOT_RERUN]
         order = "submission, suite, split, family, variant, budget, seed"
         return self._records(TrialRecord, " AND ".join(where), args, order)
 
     def trial_keys(
         self, suite: str, suite_version: int, split: str, submission_hashes: Iterable[str]
     ) -> set[tuple[Any, ...]]:
-        """Keys of the stored trials of these submissions on one split of one suite version."""
-        return self._keys(
-            TrialRecord,
-            "suite = ? AND suite_version = ? AND split = ?",
-            [suite, suite_version, split],
-            submission_hashes,
+        """Keys (``TrialJob.key``: the record's key without provenance) of the trials of these
+        submissions on one split of one suite version that the harness ran: an imported,
+        self-reported row does not make `arena run` skip its trial."""
+        wanted = list(submission_hashes)
+        if not wanted:
+            return set()
+        marks = ",".join("?" for _ in wanted)
+        rows = self.db.execute(
+            f"SELECT {', '.join(JOB_KEY)} FROM trials WHERE suite = ? AND suite_version = ? AND split = ? "
+            f"AND provenance != ? AND submission_hash IN ({marks})",
+            [suite, suite_version, split, Provenance.SELF_REPORTED, *wanted],
+        ).fetchall()
+        return {tuple(row) for row in rows}
+
+    # -- one row per name@version ----------------------------------------------------------------
+
+    def submissions_labelled(self, name: str, version: str) -> list[SubmissionRecord]:
+        """The stored submissions of this name and version that no rerun has superseded."""
+        return self._records(
+            SubmissionRecord, "name = ? AND version = ? AND superseded_at = ''", [name, version], "first_seen"
         )
+
+    def supersede(self, record: SubmissionRecord) -> None:
+        """Mark a submission's code as replaced by a rerun under its name@version: its rows stay
+        stored (``trials(every=True)``), out of standings and the site."""
+        self.add(dataclasses.replace(record, superseded_at=now()), replace=True)
 
     def meta_train(
         self, submission_hash: str, suite: str, suite_version: int, family: str, meta_train_seed: int = 0

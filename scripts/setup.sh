@@ -24,10 +24,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Optional system packages: apt may be busy, and neither is needed to run the harness.
+source scripts/apt.sh
+
 # The agent sandbox (bubblewrap: fresh namespaces, a read-only view, an unprivileged user).
 if ! command -v bwrap >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    apt_install bubblewrap
+    command -v bwrap >/dev/null || echo "note: without bubblewrap agents run less isolated; rerun setup once apt is free"
   else
     echo "note: bubblewrap is missing; agents run less isolated and sandbox tests are skipped (install Debian's bubblewrap)"
   fi
@@ -36,7 +40,7 @@ fi
 if [ -n "$extras" ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian's chromium for the browser tests..."
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt_install chromium
   else
     echo "note: /usr/bin/chromium is missing; browser tests will be skipped (install Debian's chromium)"
   fi

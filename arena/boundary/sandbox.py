@@ -106,6 +106,8 @@ class Plan:
     drop_to: int | None  # the uid the worker runs as, when the harness is root and drops it
     detail: str  # one line: what this is, or what is missing
     build: Callable[[Path, Sequence[Path]], list[str]] = field(repr=False)
+    # The same fence with the network (a package installer's): bubblewrap only.
+    build_online: Callable[[Path, Sequence[Path]], list[str]] | None = field(default=None, repr=False)
 
 
 def available() -> tuple[bool, str]:
@@ -136,6 +138,19 @@ def wrap(command: list[str], *, scratch: Path, readable: Sequence[Path]) -> list
     for folder in readable:
         _check_readable(Path(folder))
     return [*plan.build(Path(scratch), [Path(p) for p in readable]), *command]
+
+
+def wrap_installer(command: list[str], *, workdir: Path, readable: Sequence[Path] = ()) -> list[str]:
+    """A package installer's command line (pip, wheels only), fenced like an agent worker but
+    with the network: the worker user, a read-only view of the system, the Python installation
+    and ``readable`` (the installer's configuration and the local paths it names), and
+    ``workdir`` its only writable place. The results database, the secret seed file and the
+    submissions are not in its view. Needs the full sandbox (bubblewrap)."""
+    plan = _plan()
+    if plan.build_online is None:
+        raise RuntimeError(f"installing a submission's requirements needs the full sandbox: {plan.detail}")
+    prepare(workdir)
+    return [*plan.build_online(Path(workdir), [Path(p) for p in readable]), *command]
 
 
 def prepare(path: Path) -> None:
@@ -289,10 +304,14 @@ def _choose() -> Plan:
             def build(scratch: Path, readable: Sequence[Path], extra: list[str] = extra) -> list[str]:
                 return [*_bwrap_args(bwrap, extra, scratch, readable), *drop]
 
+            def online(scratch: Path, readable: Sequence[Path], extra: list[str] = extra) -> list[str]:
+                return [*_bwrap_args(bwrap, extra, scratch, readable, network=True), *drop]
+
             problem = _probe(build, drop_to, view=True) or ""
             if not problem:
                 who = f"uid {drop_to}" if root else "the harness's user in a user namespace"
-                return Plan("bwrap", True, True, drop_to, f"bubblewrap: no network, own filesystem view, {who}", build)
+                detail = f"bubblewrap: no network, own filesystem view, {who}"
+                return Plan("bwrap", True, True, drop_to, detail, build, online)
         missing.append(f"bubblewrap does not work here ({problem})")
 
     if unshare is None:
@@ -382,12 +401,16 @@ def _errno(value: object) -> str:
 # -- the bubblewrap view ---------------------------------------------------------------------------
 
 
-def _bwrap_args(bwrap: str, extra: list[str], scratch: Path, readable: Sequence[Path]) -> list[str]:
+def _bwrap_args(
+    bwrap: str, extra: list[str], scratch: Path, readable: Sequence[Path], *, network: bool = False
+) -> list[str]:
     args = [
-        bwrap, *extra, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-        "--hostname", "arena", "--die-with-parent", "--new-session",
+        bwrap, *extra, "--unshare-ipc", "--unshare-pid", *([] if network else ["--unshare-net"]), "--unshare-uts",
+        "--unshare-cgroup-try", "--hostname", "arena", "--die-with-parent", "--new-session",
     ]  # fmt: skip
     read_only: list[str] = []
+    if network and os.path.exists("/etc/resolv.conf"):
+        read_only.append(os.path.realpath("/etc/resolv.conf"))  # name resolution, where it lives
     for path in _SYSTEM_DIRS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
@@ -407,6 +430,8 @@ def _bwrap_args(bwrap: str, extra: list[str], scratch: Path, readable: Sequence[
         args += ["--perms", "0755", "--dir", directory]
     for path in read_only:
         args += ["--ro-bind", path, path]
+    if network and os.path.islink("/etc/resolv.conf"):
+        args += ["--ro-bind", os.path.realpath("/etc/resolv.conf"), "/etc/resolv.conf"]
     args += ["--proc", "/proc", "--dev", "/dev"]
     for device in gpu:
         args += ["--dev-bind", device, device]

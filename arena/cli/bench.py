@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from arena.cli.app import Format, app, check_format, console, err, print_json
+from arena.cli.app import Format, app, check_format, console, err, listing, print_json
 
 
 @app.command("bench")
@@ -25,12 +24,24 @@ def bench_command(
     figures = run_bench(quick=quick, log=lambda text: err.print(f"[dim]bench: {text}[/dim]"), workers=workers)
     if fmt == "json":
         print_json(
-            [{"name": f.name, "value": f.value, "target": f.target, "met": f.met, "detail": f.detail} for f in figures]
+            [
+                {
+                    "name": f.name,
+                    "value": f.value,
+                    "target": f.target,
+                    "met": f.met,
+                    "judged": f.judged,
+                    "detail": f.detail,
+                }
+                for f in figures
+            ]
         )
         return
-    table = Table("figure", "value", "target", "", "detail")
+    table = listing("figure", "value", "target", "", "detail", wrap=("detail",))
     for f in figures:
         mark = "" if f.met is None else ("[green]met[/green]" if f.met else "[red]missed[/red]")
+        if not f.judged and f.target:
+            mark = "[dim]not judged[/dim]"
         table.add_row(f.name, f"{f.value:.3f}", f.target, mark, f.detail)
     console.print(table)
     console.print(describe_cost_model(), highlight=False)

@@ -7,10 +7,9 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 import games
-from arena.cli.app import Format, app, check_format, console, err, print_json
+from arena.cli.app import Format, app, check_format, console, err, listing, print_json, print_rows
 from arena.errors import ArenaError
 
 
@@ -44,7 +43,7 @@ def games_command(
     fmt: Format = "table",
 ) -> None:
     """List game families, their parameters and ranges."""
-    check_format(fmt)
+    check_format(fmt, ("table", "json", "jsonl"))
     if name is not None:
         family = games.get_family(name)
         info = _family_dict(family)
@@ -54,11 +53,13 @@ def games_command(
         if fmt == "json":
             print_json(info)
             return
+        if print_rows([info], fmt):
+            return
         console.print(f"[bold]{family.name}[/bold] ({family.group}, {family.players} player(s)): {family.description}")
         console.print(
             f"observations {info['observation_space']}, actions {info['action_space']}, time limit {family.max_episode_steps}"
         )
-        table = Table("parameter", "default", "range", "meaning")
+        table = listing("parameter", "default", "range", "meaning", wrap=("range", "meaning"))
         for key, p in info["parameters"].items():
             table.add_row(key, str(p["default"]), p["range"], p["doc"])
         console.print(table)
@@ -66,14 +67,16 @@ def games_command(
         console.print(info["rendering"], markup=False, highlight=False)
         return
     rows = [_family_dict(f) for f in games.families().values()]
-    if fmt == "json":
-        print_json(rows)
+    if print_rows(rows, fmt):
         return
-    table = Table("family", "group", "players", "actions", "parameters", "description")
+    table = listing(
+        "family", "group", "players", "actions", "parameters", "description", wrap=("parameters", "description")
+    )
     for row in rows:
-        params = ", ".join(f"{k} {v['range']}" for k, v in row["parameters"].items())
+        params = ", ".join(row["parameters"])  # names only: `arena games NAME` gives their ranges
         table.add_row(row["name"], row["group"], str(row["players"]), row["action_type"], params, row["description"])
     console.print(table)
+    console.print("`arena games NAME`: a family's parameter ranges, an example, its rendering.")
 
 
 def _suite_dict(suite: Any, with_variants: bool) -> dict[str, Any]:
@@ -117,16 +120,19 @@ def suites_command(fmt: Format = "table") -> None:
     """List the built-in suites."""
     from arena.suites import load_suite, suite_names
 
-    check_format(fmt)
+    check_format(fmt, ("table", "json", "jsonl"))
     rows = [_suite_dict(load_suite(name), False) for name in suite_names()]
-    if fmt == "json":
-        print_json(rows)
+    if print_rows(rows, fmt):
         return
-    table = Table("suite", "version", "families", "budgets", "seeds", "dev trials", "description")
+    from leaderboard.svg import budget_label
+
+    table = listing(
+        "suite", "version", "families", "budgets", "seeds", "dev trials", "description", wrap=("description",)
+    )
     for row in rows:
         table.add_row(
-            row["name"], str(row["version"]), str(len(row["families"])), str(row["budgets"]), str(row["seeds"]),
-            str(row["dev_trials"]), row["description"],
+            row["name"], str(row["version"]), str(len(row["families"])), " ".join(map(budget_label, row["budgets"])),
+            str(row["seeds"]), str(row["dev_trials"]), row["description"],
         )  # fmt: skip
     console.print(table)
 
@@ -159,13 +165,17 @@ def suite_command(
     if fmt == "json":
         print_json(data)
         return
-    console.print(f"[bold]{suite.name}[/bold] version {suite.version}: {suite.description}")
+    console.print(f"[bold]{suite.name}[/bold] version {suite.version}: {suite.description}", soft_wrap=False)
     console.print(
         f"budgets {list(suite.budgets)} steps (adapt seconds {list(suite.adapt_seconds)}), {suite.seeds} seed(s), "
         f"{suite.eval_episodes} eval episodes, meta-train {suite.meta_train_steps} steps per family"
-        + (f" x {suite.meta_train_seeds} seeds" if suite.meta_train_seeds else "")
+        + (f" x {suite.meta_train_seeds} seeds" if suite.meta_train_seeds else ""),
+        soft_wrap=False,
     )
-    table = Table("family", "train distribution", "extrapolation", "out of support", "variants (int+ext+oos)")
+    table = listing(
+        "family", "train distribution", "extrapolation", "out of support", "variants (int+ext+oos)",
+        wrap=("train distribution", "extrapolation", "out of support"),
+    )  # fmt: skip
     for fam, dist in data["distributions"].items():
         table.add_row(
             fam,
@@ -175,7 +185,7 @@ def suite_command(
             f"{dist['interpolation_variants']}+{dist['extrapolation_variants']}+{dist['out_of_support_variants']}",
         )
     console.print(table)
-    table = Table("dev variant", "group", "random return", "reference return")
+    table = listing("dev variant", "group", "random", "reference", wrap=("dev variant",))
     for row in data["dev"]:
         ref = row["reference"]
         table.add_row(row["variant"], row["group"], f"{ref['random']:.3g}", f"{ref['reference']:.3g}")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from arena.cli.app import (
     DbOption,
@@ -17,6 +16,7 @@ from arena.cli.app import (
     console,
     db_path,
     err,
+    listing,
     print_json,
     progress_bar,
     progress_callback,
@@ -29,7 +29,9 @@ def ladder_command(
     submissions: Annotated[
         list[Path] | None, typer.Argument(help="submission folders (none: show the stored ladder)", show_default=False)
     ] = None,
-    suite: Annotated[str, typer.Option("--suite", "-s", help="suite name or TOML path")] = "smoke",
+    suite: Annotated[
+        str, typer.Option("--suite", "-s", help="suite name or TOML path: one with two-player families")
+    ] = "spiel-v1",
     seeds: Annotated[
         int | None, typer.Option(help="seeds per variant [default: the suite's]", show_default=False)
     ] = None,
@@ -50,7 +52,9 @@ def ladder_command(
     the_suite = load_suite(suite)
     path = db_path(db)
     if submissions:
-        subs = [load_submission(d) for d in submissions]
+        from arena.harness import environments
+
+        subs = [environments.prepare(load_submission(d)) for d in submissions]
         names = Counter(s.name for s in subs)
         if any(n > 1 for n in names.values()):
             raise ArenaError(f"two submissions share the name {names.most_common(1)[0][0]!r}")
@@ -99,7 +103,18 @@ def ladder_command(
             }
         )
         return
-    out = Table("#", "submission", "α-Rank", "μ ± σ", "μ−3σ", "mean score", "W-D-L", "illegal", "failed matches")
+    out = listing(
+        "#",
+        "submission",
+        "α-Rank",
+        "μ ± σ",
+        "μ−3σ",
+        "mean score",
+        "W-D-L",
+        "illegal",
+        "failed matches",
+        wrap=("submission", "failed matches"),
+    )
     for p in table.standings:
         out.add_row(
             str(p.rank), f"{p.name} {p.version}", f"{p.alpha_mass:.3f}", f"{p.mu:.1f} ± {p.sigma:.1f}",
@@ -108,7 +123,7 @@ def ladder_command(
         )  # fmt: skip
     console.print(out)
     console.print(f"{table.n_matches} matches of {table.suite} v{table.suite_version}; payoff (row's mean score):")
-    payoff = Table("", *[p.name for p in table.standings])
+    payoff = listing("", *[p.name for p in table.standings])
     for p, row in zip(table.standings, table.payoff, strict=True):
         payoff.add_row(p.name, *["—" if v != v else f"{v:.2f}" for v in row])
     console.print(payoff)

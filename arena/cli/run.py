@@ -1,44 +1,28 @@
-"""``arena check``, ``arena run``, ``arena demo``: submissions through the harness."""
+"""``arena run`` and ``arena demo``: submissions through the harness."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-import games
-from arena.cli.app import DbOption, app, console, db_path, err, progress_bar, progress_callback
+from arena.cli.app import (
+    DbOption,
+    Workers,
+    app,
+    console,
+    db_path,
+    err,
+    interrupted_exit,
+    interruptible,
+    progress_bar,
+    progress_callback,
+    worker_count,
+)
 from arena.cli.results import print_standings, records, reference_hashes
 from arena.errors import ArenaError
-
-
-@app.command("check")
-def check_command(
-    target: Annotated[str, typer.Argument(help="a submission folder, or a family name to run its conformance checks")],
-) -> None:
-    """Validate a submission (manifest, import in isolation, one real smoke trial) or a family."""
-    if not Path(target).exists() and target in games.families():
-        from games.checker import check_family
-
-        try:
-            check_family(target)
-        except AssertionError as exc:
-            console.print(f"[red]FAIL[/red] {target}: {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        console.print(f"[green]ok[/green]   family {target} passes the conformance checks", highlight=False)
-        return
-    from arena.check import check_submission
-
-    report = check_submission(target)
-    for what, passed, detail in report.steps:
-        mark = "[green]ok[/green]  " if passed else "[red]FAIL[/red]"
-        console.print(f"{mark} {what}" + (f": {detail}" if detail else ""), highlight=False)
-    if not report.ok:
-        raise typer.Exit(1)
-    console.print(f"{report.submission.label if report.submission else target} is ready to submit.")
 
 
 def _run(
@@ -50,9 +34,11 @@ def _run(
     executor_name: str,
     test_seed_file: Path | None,
     address: str | None = None,
+    replace: bool = False,
 ) -> Any:
     from arena import campaign
     from arena.boundary import sandbox
+    from arena.harness import environments
     from arena.harness.executors import EXECUTORS, make_executor
     from arena.store import Store
     from arena.submission import load_submission
@@ -70,22 +56,29 @@ def _run(
         assert test_seed_file is not None
         test_seed = read_test_seed(test_seed_file)
     suite = load_suite(suite_name)
-    submissions = [load_submission(d) for d in submission_dirs]
+    submissions = [environments.prepare(load_submission(d)) for d in submission_dirs]
     names = Counter(s.name for s in submissions)
     if any(n > 1 for n in names.values()):
         raise ArenaError(f"two submissions share the name {names.most_common(1)[0][0]!r}")
-    store = Store(db)
     if executor_name not in EXECUTORS:
         raise ArenaError(f"unknown executor {executor_name!r}; choose {', '.join(EXECUTORS)}")
     if address is not None and executor_name != "ray":
         raise ArenaError("--address is the Ray cluster's: it goes with --executor ray")
+    store = Store(db)
+    try:
+        for record in campaign.claim_labels(store, submissions, replace=replace):
+            err.print(f"superseded {record.label} (code {record.hash[:12]}): its rows are kept, out of the standings")
+    except ArenaError:
+        store.close()
+        raise
     executor = make_executor(executor_name, workers, address=address, require_sandbox=split == "test")
     label = ", ".join(s.name for s in submissions)
     console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
-    with progress_bar() as progress:
+    with interruptible() as signals, progress_bar() as progress:
         summary = campaign.run(
             submissions, suite, split, store, executor, test_seed=test_seed, progress=progress_callback(progress)
         )
+    failures = _failures(store, suite, split, {s.hash for s in submissions}) if summary.ran else []
     store.close()
     if summary.ran == 0 and not summary.interrupted:
         console.print(f"All {summary.planned} trials are already stored in {db}; nothing new to run.")
@@ -96,9 +89,37 @@ def _run(
             f"{summary.already_stored} were already stored."
         )
     if summary.interrupted:
-        err.print("Interrupted: every finished trial is stored; run the same command again to resume.")
-        raise typer.Exit(130)
+        raise interrupted_exit(signals)
+    _report_failures(summary, failures, db)
     return summary
+
+
+def _failures(store: Any, suite: Any, split: str, hashes: set[str]) -> list[Any]:
+    """The failed trials of this run's submissions, as stored."""
+    return [
+        r
+        for r in store.trials(suite=suite.name, split=split)
+        if r.submission_hash in hashes and r.suite_version == suite.version and r.status != "ok"
+    ]
+
+
+def _report_failures(summary: Any, failures: list[Any], db: Path) -> None:
+    """Say where failed trials' errors are; a run whose every trial failed exits 1."""
+    if not failures or not summary.ran:
+        return
+    from arena.check import error_summary
+
+    first = failures[0]
+    where = f"arena results --db {db} --format json"
+    err.print(
+        f"{len(failures)} trials failed; each one's error is stored: `{where}` shows them "
+        f"(first: {first.submission} on {first.variant} at budget {first.budget}: {error_summary(first.error)})",
+        highlight=False,
+        markup=False,
+    )
+    if summary.statuses and "ok" not in summary.statuses:
+        err.print("Every trial of this run failed; `arena check DIR` shows the traceback.", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command("run")
@@ -106,23 +127,29 @@ def run_command(
     submissions: Annotated[list[Path], typer.Argument(help="submission folders")],
     suite: Annotated[str, typer.Option("--suite", "-s", help="suite name or TOML path")] = "smoke",
     split: Annotated[str, typer.Option(help="train, dev or test")] = "dev",
-    workers: Annotated[int, typer.Option("--workers", "-w", help="parallel trials [default: CPU cores]")] = 0,
+    workers: Workers = 0,
     executor: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster)")] = "local",
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (ray executor) [default: start a local Ray]")
     ] = None,
     test_seed_file: Annotated[Path | None, typer.Option(help="file holding the test split's secret seed")] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="a name@version stored with other code: supersede its rows (kept, out of the standings)"
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Meta-train and evaluate submissions on a suite; resumable and idempotent."""
-    _run(submissions, suite, split, db_path(db), workers or os.cpu_count() or 1, executor, test_seed_file, address)
+    _run(submissions, suite, split, db_path(db), worker_count(workers), executor, test_seed_file, address, replace)
 
 
 @app.command("demo")
 def demo_command(
     db: DbOption = None,
     out: Annotated[Path, typer.Option(help="where to write the site")] = Path("site"),
-    workers: Annotated[int, typer.Option("--workers", "-w", help="parallel trials [default: CPU cores]")] = 0,
+    workers: Workers = 0,
 ) -> None:
     """The one-command tour: the baselines on the smoke suite, the standings, then the site."""
     from arena.submission import BASELINES, baseline_folders
@@ -131,7 +158,10 @@ def demo_command(
     if not dirs:
         raise ArenaError(f"no submissions found under {BASELINES}")
     path = db_path(db)
-    _run(dirs, "smoke", "dev", path, workers or os.cpu_count() or 1, "local", None)
+    # The baselines are the project's own code: after an edit of one (a new hash under the same
+    # name@version), the tour shows the code of this checkout and supersedes the old rows
+    # (kept in the database, out of the standings) instead of refusing.
+    _run(dirs, "smoke", "dev", path, worker_count(workers), "local", None, replace=True)
     print_standings(records(path, "smoke", "dev"), reference_hashes(path))
     from leaderboard.builder import build
 

@@ -46,7 +46,7 @@ def standings_table(
     records: Iterable[TrialRecord],
     *,
     references: Collection[str] = (),
-    baselines: Collection[str] | None = None,
+    baselines: Collection[str] = (),
     n_resamples: int = scoring.N_RESAMPLES,
 ) -> Table:
     """The standings of trial records as one rich table: rank, submission, the adaptation area

@@ -52,6 +52,7 @@ class AgentProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.lane: lanes.Lane | None = None
         self.defines_meta_train = False
+        self._deadline, self._limit = 0.0, 0.0  # the deadline being waited for, and how long it allowed
 
     def start(self) -> None:
         parent, child = socket.socketpair()
@@ -71,6 +72,10 @@ class AgentProcess:
             "ARENA_LANE_SPIN": str(self.limits.spin_seconds),
             "PYTHONPATH": sandbox.worker_pythonpath(),  # the code the submission's hash was taken of
         }
+        readable = [self.submission.path]
+        if self.submission.environment is not None:  # its own requirements, read-only, after the project's packages
+            readable.append(self.submission.environment)
+            env["PYTHONPATH"] += os.pathsep + str(self.submission.environment)
         if self.limits.portable_numerics:
             env.update(portable_numerics_env())
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks numpy needs kept
@@ -82,7 +87,7 @@ class AgentProcess:
                 json.dumps(self.limits.kernel_limits()),
             ],
             scratch=self.scratch,
-            readable=[self.submission.path],
+            readable=readable,
         )  # fmt: skip
         try:
             with open(self.log_path, "wb") as log:
@@ -129,10 +134,12 @@ class AgentProcess:
     def recv(self, deadline: float, phase: str) -> tuple[Any, ...]:
         """The agent process's next message; agent failures raise AgentFailure with their status."""
         assert self.lane is not None
+        if deadline != self._deadline:  # a new phase's deadline: remember the time it allows, to name it
+            self._deadline, self._limit = deadline, deadline - time.monotonic()
         try:
             message = wire.decode_untrusted(self.lane.recv(deadline))
         except TimeoutError:
-            raise AgentFailure(Status.TIMEOUT, f"no answer from the agent within the time limit ({phase})") from None
+            raise AgentFailure(Status.TIMEOUT, self._timeout_text(phase)) from None
         except lanes.LaneClosed:
             raise AgentFailure(Status.ERROR, self._death_text()) from None
         except (lanes.LaneError, wire.ProtocolError) as exc:
@@ -141,6 +148,14 @@ class AgentProcess:
             text = str(message[2]) if len(message) > 2 else ""
             raise AgentFailure(_FAILURE_STATUS[message[0]], f"{message[1]}: {text}".strip())
         return message
+
+    def _timeout_text(self, phase: str) -> str:
+        """Which limit passed, and how long it was: a phase's own seconds (the suite's adaptation
+        or evaluation seconds) plus the start-up grace of ``Limits.setup_seconds``."""
+        grace = {"import": "Limits.load_seconds", "evaluation": "the suite's eval_seconds"}.get(
+            phase, f"the budget's seconds, plus {self.limits.setup_seconds:g} s and a tenth for start-up"
+        )
+        return f"no answer from the agent within the {phase} time limit of {self._limit:.0f} s ({grace})"
 
     # -- the trial procedure's AgentEndpoint ------------------------------------------------------
 

@@ -3,6 +3,8 @@ variants of each split, drawn deterministically from its seeds."""
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +165,7 @@ class Suite:
             for group, count in groups:
                 rng = np.random.default_rng(derive_seed(self.name, self.version, split, seed, plan.family, group))
                 dist = plan.distribution(group)
+                drawn = 0
                 for _ in range(count):
                     # Small discrete spaces can repeat; redraw a few times, then accept fewer.
                     for _attempt in range(20):
@@ -170,7 +173,10 @@ class Suite:
                         if variant.id not in seen:
                             seen.add(variant.id)
                             out.append(TestVariant(variant, group))
+                            drawn += 1
                             break
+                if drawn < count:
+                    _warn_fewer(self.id, split, plan.family, group, drawn, count)
         return out
 
     def train_sampler(self, family: str, seed: int) -> Iterator[Variant]:
@@ -233,3 +239,19 @@ def sample_variant(family: str, dist: Mapping[str, Dist], rng: np.random.Generat
     # Sorted so that adding a parameter to the TOML never reorders the draws of the others.
     args = {key: dist[key].sample(rng, fam.params[key]) for key in sorted(dist)}
     return Variant.of(family, **args)
+
+
+class SuiteWarning(UserWarning):
+    """A suite means less than it says (a variant it asks for cannot be drawn)."""
+
+
+@functools.cache
+def _warn_fewer(suite: str, split: str, family: str, group: str, drawn: int, count: int) -> None:
+    """Once per process: a group's distribution repeats variants already drawn (an extrapolation
+    range that is the interpolation one, a choice of one value), so the split has fewer."""
+    warnings.warn(
+        f"suite {suite}: {split} split has {drawn} of the {count} {group} variants of {family} it asks for; "
+        "the others repeat variants already drawn (widen that distribution, or lower its count)",
+        SuiteWarning,
+        stacklevel=3,
+    )

@@ -32,6 +32,14 @@ def defines_meta_train(cls: type[Agent]) -> bool:
     return callable(meta_train) and meta_train is not Agent.meta_train
 
 
+def seeded(spec: AgentSpec) -> AgentSpec:
+    """The spec with its spaces seeded from ``spec.seed``: an agent that samples
+    ``spec.action_space`` is as reproducible as one that uses its own generator."""
+    spec.action_space.seed(spec.seed)
+    spec.observation_space.seed(spec.seed)
+    return spec
+
+
 class AgentHost:
     """One submission's agent class, and the agent of the trial in progress."""
 
@@ -43,7 +51,7 @@ class AgentHost:
     def trial(self, spec: AgentSpec, checkpoint: str | None, requests: Requests) -> None:
         """Build the trial's agent, hand it the meta-training checkpoint, and let it adapt on the
         variant's proxy env. At budget 0 ``adapt`` is not called: zero-shot means no env at all."""
-        agent = self.agent = self.agent_class(spec)
+        agent = self.agent = self.agent_class(seeded(spec))
         self._first_act = True
         if checkpoint:
             agent.load(Path(checkpoint))
@@ -70,7 +78,7 @@ class AgentHost:
 
     def meta_train(self, spec: AgentSpec, checkpoint_out: str, requests: Requests) -> None:
         """Meta-train a fresh agent on the suite's train variants, then let it save."""
-        agent = self.agent_class(spec)
+        agent = self.agent_class(seeded(spec))
         try:
             agent.meta_train(ProxyTaskSampler(requests, spec.budget_steps))
         except BudgetExhausted:

@@ -76,14 +76,14 @@ def test_user_errors_are_one_line(args: list[str], message: str) -> None:
 
 def test_check_validates_a_submission(write_submission) -> None:
     out = arena("check", "submissions/random").stdout
-    assert "ready to submit" in out and "smoke trial" in out
+    assert "ready to submit" in out and "trial at budget 0" in out and "trial at budget 500" in out
     broken = write_submission("broken", "import arena\nclass Agent(arena.Agent):\n    pass\n")
     result = arena("check", str(broken), check=False)
     assert result.returncode == 1
-    assert "FAIL smoke trial" in result.stdout and "act" in result.stdout
+    assert "FAIL trial at budget 0" in result.stdout and "act" in result.stdout
     traversal = write_submission("traversal", "", entry="../../x:Y")
-    result = arena("check", str(traversal), check=False)
-    assert result.returncode == 1 and "entry must look like 'module:Class'" in result.stdout
+    result = arena("check", str(traversal), check=False)  # a broken manifest: one line on stderr, exit 2
+    assert result.returncode == 2 and "entry must look like 'module:Class'" in result.stderr
 
 
 def test_run_is_idempotent_and_results_json_has_the_design_fields(tmp_path) -> None:
@@ -92,8 +92,7 @@ def test_run_is_idempotent_and_results_json_has_the_design_fields(tmp_path) -> N
     assert "Ran 16 trials (16 ok)" in first.stdout
     second = arena("run", "submissions/random", "--suite", "smoke@1", "--db", str(db))
     assert "already stored" in second.stdout and "nothing new" in second.stdout
-    lines = arena("results", "--db", str(db), "--format", "json").stdout.splitlines()
-    records = [json.loads(line) for line in lines]
+    records = json.loads(arena("results", "--db", str(db), "--format", "json").stdout)  # one JSON array
     assert len(records) == 16
     assert all(set(r) >= RESULT_FIELDS for r in records)
     assert {r["budget"] for r in records} == {0, 500}
@@ -150,6 +149,9 @@ def test_bench_quick_reports_every_figure_as_json() -> None:
     for figure in figures.values():
         assert figure["value"] > 0 and figure["value"] == figure["value"], figure  # positive, not NaN
     assert figures["proxy_ratio_64"]["target"] == ">= 0.8" and figures["parallel_efficiency_ppo"]["met"] is None
+    # --quick's few seconds of one baseline show the path works; they are not held to the 1.8 target
+    assert figures["parallel_efficiency"]["target"] == ">= 1.8"
+    assert figures["parallel_efficiency"]["met"] is None and figures["parallel_efficiency"]["judged"] is False
     bound = float(figures["parallel_job_time"]["detail"].rsplit("= ", 1)[1])
     assert figures["parallel_efficiency"]["value"] <= bound + 0.01  # wall time at 2 holds at least the jobs' time / 2
 

@@ -48,7 +48,7 @@ def test_records_are_keyword_only_and_frozen() -> None:
     record = make_trial()
     with pytest.raises(AttributeError):
         record.seed = 3  # type: ignore[misc]
-    assert record.key == ("h", "s", 1, "dev", "cartpole", 0, 0, 0, "")
+    assert record.key == ("h", "s", 1, "dev", "cartpole", 0, 0, 0, "", "harness")
 
 
 def test_message_kinds_cross_the_wire_as_plain_strings() -> None:

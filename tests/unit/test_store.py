@@ -188,3 +188,65 @@ def test_a_file_of_a_newer_schema_is_refused_untouched(tmp_path) -> None:
     with pytest.raises(ArenaError, match=f"schema version {SCHEMA_VERSION + 1}, newer than"):
         Store(path)
     assert path.read_bytes() == before
+
+
+def test_a_schema_2_file_gets_provenance_as_a_key_part_keeping_every_row(tmp_path) -> None:
+    """Schema 3: a self-reported row of a trial lives beside the harness's row of the same trial."""
+    from arena import store as store_module
+    from tests.conftest import make_trial
+
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    conn.execute(V0_TRIALS)
+    conn.execute(
+        "INSERT INTO trials VALUES ('h','s',1,'dev','cartpole',0,0,'x','1','cartpole','interpolation','ok',"
+        "12.0,0.2,'[12.0]',0,0.1,0.0,NULL,'0.1.0','2026-11-01T00:00:00+00:00')"
+    )
+    conn.commit()
+    conn.close()
+    db = sqlite_utils_db(path)
+    for migrate in store_module.MIGRATIONS[:2]:  # to schema 2, as the previous release left its files
+        migrate(db)
+    db.conn.execute("PRAGMA user_version = 2")
+    db.conn.close()
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION == 3
+    (trial,) = store.trials()
+    assert (trial.provenance, trial.commit, trial.platform, trial.eval_return) == ("harness", "", "", 12.0)
+    imported = make_trial(
+        submission_hash="h",
+        suite="s",
+        submission="x",
+        submission_version="1",
+        provenance="self-reported",
+        eval_return=5.0,
+    )
+    assert store.add(imported) is True  # the same trial, self-reported: a row of its own
+    assert store.trial_keys("s", 1, "dev", ["h"]) == {("h", "s", 1, "dev", "cartpole", 0, 0, 0, "")}
+    assert [t.provenance for t in store.trials()] == ["harness"]  # the harness's row stands in the standings
+    assert sorted(t.provenance for t in store.trials(every=True)) == ["harness", "self-reported"]
+    store.close()
+
+
+def test_superseded_submissions_rows_are_kept_but_left_out(tmp_path) -> None:
+    from arena.records import SubmissionRecord
+    from tests.conftest import make_trial
+
+    store = Store(tmp_path / "s.db")
+    old = SubmissionRecord(hash="old", name="x", version="1")
+    store.add(old)
+    store.add(SubmissionRecord(hash="new", name="x", version="1"))
+    store.add(make_trial(submission_hash="old", eval_return=1.0))
+    store.add(make_trial(submission_hash="new", eval_return=2.0))
+    assert len(store.trials()) == 2
+    store.supersede(old)
+    assert [t.submission_hash for t in store.trials()] == ["new"]
+    assert sorted(t.submission_hash for t in store.trials(every=True)) == ["new", "old"]
+    assert [r.hash for r in store.submissions_labelled("x", "1")] == ["new"]
+    store.close()
+
+
+def sqlite_utils_db(path):
+    import sqlite_utils
+
+    return sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
