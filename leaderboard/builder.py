@@ -51,6 +51,10 @@ from leaderboard.standings import standings_csv, standings_json
 HERE = Path(__file__).parent
 MANIFEST = ".metaarena-site.json"
 STATIC = ("style.css", "sort.js")
+# What every entry's probability of improvement is computed over (with the reference agents):
+# doing nothing, and learning from scratch. A pair for each pair of submissions would grow with
+# the square of the board (issue 23: 417 s at 200 submissions).
+SITE_BASELINES = ("random", "ppo-scratch", "dqn-scratch")
 TRIAL_FIELDS = fields(TrialRecord)
 GROUP_NOTES = {
     "interpolation": "drawn inside the meta-train ranges",
@@ -398,10 +402,13 @@ def _board_view(
     profile = svg.profile_chart(
         board.taus, profile_series, title=f"Performance profiles at {svg.budget_label(headline)} steps"
     )
+    # Columns: whatever the entries were compared with (the baselines and references); the
+    # matrix stays one column per target however many submissions the board holds.
+    targets = [y for y in board.everyone if any(ids[1] == y.id for ids in board.improvement)]
     improvement = []
-    if len(board.entries) > 1:
+    if targets:
         for x in board.entries:
-            cells = [(subs[y.hash], board.improvement.get((x.hash, y.hash))) for y in board.entries]
+            cells = [(subs[y.hash], board.improvement.get((x.id, y.id))) for y in targets]
             improvement.append((subs[x.hash], cells))
     return BoardView(
         board=board,
@@ -474,8 +481,8 @@ def _submission_section(
     ]
     improvement = [
         (subs[y.hash], iv, svg.whisker(iv, 0.0, 1.0, sub.color, marks=(0.5,)))
-        for y in others
-        if (iv := board.improvement.get((entry.hash, y.hash))) is not None
+        for y in board.everyone
+        if (iv := board.improvement.get((entry.id, y.id))) is not None
     ]
     row = next(r for r in (*view.rows, *view.references) if r.entry.hash == entry.hash)
     meta_rows = sorted(
@@ -645,10 +652,12 @@ def render_site(
     """Every file of the site, by relative path."""
     env = _environment()
     references = {s.hash for s in submissions if s.kind == "reference"}
-    boards = scoring.score(records, references=references, n_resamples=n_resamples)
+    boards = scoring.score(records, baselines=SITE_BASELINES, references=references, n_resamples=n_resamples)
     online = {
         b.id: b
-        for b in scoring.score(records, references=references, view="online", n_resamples=n_resamples)
+        for b in scoring.score(
+            records, baselines=SITE_BASELINES, references=references, view="online", n_resamples=n_resamples
+        )
         if set(b.families) == set(next(x for x in boards if x.id == b.id).families)
     }
     subs = _submission_views(records, submissions)

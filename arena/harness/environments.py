@@ -32,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -70,8 +71,13 @@ def _normal(name: str) -> str:
 
 
 def installed() -> dict[str, str]:
-    """The harness's own distributions (normalized name -> version): what requirements resolve against."""
-    return {_normal(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    """The harness's own distributions (normalized name -> version): what requirements resolve against.
+
+    Read from this interpreter's site-packages, not from ``sys.path``: a process that has put an
+    agent's environment on its path (an in-process run) must compute the same cache key as a fresh
+    CLI process, or the two would build and hash different environments."""
+    paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return {_normal(d.metadata["Name"]): d.version for d in metadata.distributions(path=paths) if d.metadata["Name"]}
 
 
 def requirements_key(submission: Submission) -> str:

@@ -172,13 +172,13 @@ def test_results_filters_are_checked_like_arena_runs(stored_db, args, message) -
 
 def test_json_is_one_document_and_jsonl_one_object_per_line(stored_db) -> None:
     trials = json.loads(arena("results", "--db", str(stored_db), "--format", "json").stdout)
-    assert isinstance(trials, list) and len(trials) == 16
+    assert isinstance(trials, list) and len(trials) == 20  # smoke@2 dev: 5 variants (3 bandit), 2 budgets, 2 seeds
     lines = arena("results", "--db", str(stored_db), "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line) for line in lines] == trials
     some = json.loads(
         arena("results", "--db", str(stored_db), "--family", "bandit", "--budget", "500", "--format", "json").stdout
     )
-    assert len(some) == 4 and {(t["family"], t["budget"]) for t in some} == {("bandit", 500)}
+    assert len(some) == 6 and {(t["family"], t["budget"]) for t in some} == {("bandit", 500)}
     for command in (["games"], ["suites"], ["standings", "--db", str(stored_db)]):
         document = json.loads(arena(*command, "--format", "json").stdout)  # one document each
         assert isinstance(document, list) and document and all(isinstance(item, dict) for item in document)
@@ -193,7 +193,7 @@ def test_standings_prints_the_boards(stored_db) -> None:
     assert (board["suite"], board["split"], board["entries"][0]["submission"]) == ("smoke", "dev", "random")
     table = arena("standings", "--db", str(stored_db), env={"COLUMNS": "80"}).stdout
     assert "random 1.0.0" in table
-    assert max(len(line) for line in table.splitlines() if not line.startswith("IQM of")) <= 80, table
+    assert max(len(line) for line in table.splitlines() if not line.startswith("Ranked by")) <= 80, table
 
 
 # -- one row per name@version ------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_import_recorded_results_self_reported_idempotent_and_apart_from_harness
     assert {t["commit"] for t in trials if t["submission"] == "random"} == {recorded["commit"]}
     assert json.loads(trials[0]["platform"])["machine"]
     # a later harness run of random still runs every trial; its rows then stand in the standings
-    run = arena("run", "submissions/random", "--suite", "smoke", "--db", str(db), "-w", "1")
+    run = arena("run", "submissions/random", "--suite", "smoke@1", "--db", str(db), "-w", "1")
     assert "Ran 16 trials" in run.stdout
     shown = json.loads(arena("results", "--db", str(db), "--format", "json").stdout)
     assert {(t["submission"], t["provenance"]) for t in shown} == {

@@ -234,10 +234,15 @@ def _agents_left(cluster: Cluster) -> list[int]:
 # -- a run across two nodes ------------------------------------------------------------------------
 
 
-def test_a_run_on_two_nodes_stores_what_a_local_run_stores(cluster, suite_file, local_returns, tmp_path) -> None:
+def test_a_run_on_two_nodes_stores_what_a_local_run_stores(
+    cluster, suite_file, local_returns, tmp_path, write_submission
+) -> None:
+    # The sleepy random agent: the random agent's 16 trials end in about a second, before a
+    # second actor on a loaded machine has answered, and one node would run them all.
+    sleepy = write_submission("sleepy", SLEEPY, extra_manifest='includes = ["baselines"]\n')
     db = tmp_path / "ray.db"
     started = time.monotonic()
-    result = cluster.arena(*cluster.run_args(db, suite_file))
+    result = cluster.arena(*cluster.run_args(db, suite_file, submission=sleepy))
     print(
         f"\n[figures] 2-node run of {TRIALS} trials: {time.monotonic() - started:.1f} s wall (CLI, Ray connect included)"
     )

@@ -182,7 +182,8 @@ def test_score_board_ranks_and_aggregates() -> None:
     last_weak = 15  # weak's records come first: 2 budgets x 8
     assert records[last_weak].submission == "weak" and records[last_weak].budget == 500
     records[last_weak] = replace(records[last_weak], status="timeout", normalized_score=None, error="too slow")
-    (board,) = scoring.score(records, n_resamples=200)
+    # P(improvement) is computed where it is shown: over the baselines, and for pairs asked for.
+    (board,) = scoring.score(records, baselines={"weak"}, pairs=[("weak", "strong")], n_resamples=200)
     assert board.id == "smoke@1/dev"
     assert board.budgets == (0, 500) and board.headline_budget == 500
     assert board.families == ("bandit", "cartpole")
@@ -224,6 +225,7 @@ def test_score_board_ranks_and_aggregates() -> None:
     p = board.improvement[("hash-strong", "hash-weak")]
     assert p.estimate == pytest.approx(1.0)
     assert board.improvement[("hash-weak", "hash-strong")].estimate == pytest.approx(0.0)
+    assert set(board.improvement) == {("hash-strong", "hash-weak"), ("hash-weak", "hash-strong")}
     json.dumps(scoring.board_as_dict(board), allow_nan=False)
     rows = scoring.standings_rows([board])
     assert [r["submission"] for r in rows] == ["strong", "weak"]
