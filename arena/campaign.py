@@ -139,9 +139,10 @@ def trial_record(job: TrialJob, outcome: Outcome, origin: Provenance = Provenanc
             variant, outcome.adapt_return if ok else None, outcome.steps_used, outcome.episode_returns
         ),
         success_rate=outcome.success_rate if ok else None,
-        device=job.device,
+        device=outcome.device or job.device,
         node=outcome.node,
         provenance=origin,
+        memory_cap=outcome.memory_cap,
     )
 
 
@@ -343,8 +344,9 @@ def store_meta_outcome(store: Store, job: MetaTrainJob, outcome: Outcome) -> Non
         error=outcome.error,
         checkpoint=job.checkpoint if outcome.status == Status.OK else None,
         meta_train_seed=job.meta_train_seed,
-        device=job.device,
+        device=outcome.device or job.device,
         node=outcome.node,
+        memory_cap=outcome.memory_cap,
     )
     store.add(record, replace=True)  # a rerun after a failed checkpoint folder replaces the record
 

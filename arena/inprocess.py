@@ -21,6 +21,7 @@ from typing import Any
 from arena.api import Agent, AgentSpec
 from arena.boundary.protocol import Kind
 from arena.harness import trial
+from arena.harness.checkpoints import check_destination
 from arena.harness.envserver import EnvServer
 from arena.harness.jobs import Outcome, TrialJob
 from arena.records import Status
@@ -67,6 +68,7 @@ class InProcessAgent:
 
     def finish_meta_train(self, destination: Path) -> None:
         assert self._saved is not None
+        check_destination(destination)
         shutil.rmtree(destination, ignore_errors=True)
         shutil.copytree(self._saved, destination)
         shutil.rmtree(self._saved, ignore_errors=True)

@@ -89,6 +89,9 @@ class TrialRecord:
     # Schema 3: where a self-reported row (``arena import``) was recorded.
     commit: str = ""  # the commit of the code that recorded it
     platform: str = ""  # the recording machine's platform, as JSON (CPU, kernels, library versions)
+    # Schema 4: how the agent process's memory was capped ("cgroup", "rlimit"; "none": a GPU
+    # process on a machine without a cgroup memory controller ran uncapped).
+    memory_cap: str = ""
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -115,6 +118,7 @@ class MetaTrainRecord:
     meta_train_seed: int = 0
     device: str = ""
     node: str = ""
+    memory_cap: str = ""  # schema 4, as TrialRecord's
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,14 +8,16 @@ measurement is the mean over its tasks of the trial's **total** reward (a bandit
 episode of n pulls, an MDP trial n episodes), with a 95% confidence interval (Student's t).
 
 A cell passes when ``|measured - paper| <= tolerance + half-width of the 95% CI``: the
-tolerance is absolute or relative to the paper's value, per cell or for the whole table.
+tolerance is absolute or relative to the paper's value, per cell or for the whole table. The
+``required`` agents must pass every cell; a ``[reproduce.targets.NAME]`` holds one agent to its
+own relative tolerance on the cells it lists (reported, not required, on the others).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,15 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A submission held to the paper on some cells only, at a tolerance of its own (RL² within
+    3% of the paper's RL² column on the cells its issue names)."""
+
+    cells: tuple[str, ...]  # families
+    relative_tolerance: float
+
+
+@dataclass(frozen=True)
 class Published:
     """A suite's ``[reproduce]`` table."""
 
@@ -54,6 +65,15 @@ class Published:
     agents: Mapping[str, str]  # submission name -> the paper's column it is compared with
     required: tuple[str, ...]  # the submissions every cell must pass for
     cells: tuple[Cell, ...]
+    targets: Mapping[str, Target] = field(default_factory=dict)  # submission name -> its target
+
+    def required_on(self, agent: str, family: str) -> bool:
+        target = self.targets.get(agent)
+        return agent in self.required or (target is not None and family in target.cells)
+
+    def tolerance(self, agent: str, cell: Cell, paper: float) -> float:
+        target = self.targets.get(agent)
+        return target.relative_tolerance * abs(paper) if target is not None else cell.tolerance(paper)
 
 
 @dataclass(frozen=True)
@@ -118,13 +138,21 @@ def published(suite: Suite) -> Published:
             for family, cell in raw["cells"].items()
         )
         agents = {str(name): str(column) for name, column in raw.get("agents", {}).items()}
+        targets = {
+            str(name): Target(tuple(str(f) for f in target["cells"]), float(target["relative_tolerance"]))
+            for name, target in raw.get("targets", {}).items()
+        }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ArenaError(f"{suite.path}: [reproduce] is malformed ({type(exc).__name__}: {exc})") from None
     families = {plan.family for plan in suite.families}
     for cell in cells:
         if cell.family not in families:
             raise ArenaError(f"{suite.path}: [reproduce.cells.{cell.family}] names a family the suite does not have")
-    return Published(str(raw.get("source", "")), agents, tuple(raw.get("required", ())), cells)
+    for name, target in targets.items():
+        unknown = sorted(set(target.cells) - {cell.family for cell in cells})
+        if unknown:
+            raise ArenaError(f"{suite.path}: [reproduce.targets.{name}] names cells the table does not have: {unknown}")
+    return Published(str(raw.get("source", "")), agents, tuple(raw.get("required", ())), cells, targets)
 
 
 def trial_total(record: TrialRecord) -> float:
@@ -159,7 +187,7 @@ def compare(table: Published, records: Iterable[TrialRecord], agents: Sequence[s
             paper = cell.paper.get(column)
             values = totals.get((agent, cell.family), [])
             measured, ci = mean_interval(values) if values else (None, None)
-            tolerance = cell.tolerance(paper) if paper is not None else None
+            tolerance = table.tolerance(agent, cell, paper) if paper is not None else None
             passed = None
             if paper is not None and measured is not None and ci is not None and tolerance is not None:
                 half = (ci[1] - ci[0]) / 2
@@ -177,7 +205,7 @@ def compare(table: Published, records: Iterable[TrialRecord], agents: Sequence[s
                     failed=failed.get((agent, cell.family), 0),
                     tolerance=tolerance,
                     passed=passed,
-                    required=agent in table.required,
+                    required=table.required_on(agent, cell.family),
                 )
             )
     return rows

@@ -167,9 +167,18 @@ def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migrate_3_to_4(db: sqlite_utils.Database) -> None:
+    """How each agent process's memory was capped (a cgroup for GPU processes, RLIMIT_AS for the
+    others): unknown ("") for every row stored before."""
+    for table in ("trials", "meta_trains"):
+        _add_columns(db, table, {"memory_cap": (str, "")})
+
+
 # MIGRATIONS[n] takes a file of schema version n to n + 1, inside the caller's transaction. A
 # migration names its columns itself: later versions of the records must not change it.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4,
+)  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,14 +42,20 @@ def init_torch(seed: int) -> None:
 
 
 def pick_device(requested: str) -> torch.device:
-    """``spec.device`` when it names a CUDA device that works here, else the CPU."""
-    if requested.startswith("cuda") and torch.cuda.is_available():
+    """``spec.device`` when it names a CUDA device that works here, else the CPU, with a warning
+    saying why (the harness records the device actually used, so the fall-back shows there too)."""
+    if not requested.startswith("cuda"):
+        return torch.device("cpu")
+    reason = "torch sees no CUDA device"
+    if torch.cuda.is_available():
         try:
             device = torch.device(requested)
             torch.zeros(1, device=device)
             return device
-        except (RuntimeError, AssertionError):
-            pass
+        except (RuntimeError, AssertionError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    message = f"{requested} was offered but does not work here ({reason}); computing on the CPU"
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
     return torch.device("cpu")
 
 

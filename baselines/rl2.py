@@ -1,25 +1,26 @@
-"""RL^2 (Duan et al. 2016; Wang et al. 2016): a recurrent policy that learns to learn. ``rl2``.
+"""RL² (Duan et al. 2016; Wang et al. 2016): a recurrent policy that learns to learn. ``rl2``.
 
 A GRU policy (with a GRU critic of its own) sees, at every step, the observation, its previous
-action, the previous reward, and two flags: *reward visible* and *new episode*. Its hidden
-state is kept across the episodes of one variant, so what it has seen of the variant so far
-lives in its activations; adapting to a new variant needs no gradient step at all.
+action (a zero vector before the first), the previous reward, and two flags: *new episode* and
+*scored* (the trial's evaluation part, where the harness scores it). Its hidden state is kept
+across the episodes of one variant, so what it has seen of the variant so far lives in its
+activations; adapting to a new variant needs no gradient step at all.
 
-The harness's protocol shapes the training trials. A meta-training *trial* on one variant is an
-adaptation phase of ``L`` steps (``L`` drawn per trial: 0 with probability ``zero_shot_prob``,
-else uniform up to ``visible_steps_max``, like the suite's budgets), then the rest of that episode
-and ``hidden_episodes`` more, like the evaluation episodes. Evaluation's ``act`` gets the previous
-reward in ``info["reward"]``, so rewards stay visible throughout; ``hide_eval_rewards`` zeroes the
-reward input (and its flag) after the adaptation phase instead, for a harness without it. The trial's return (both phases, not cut at episode ends, cut at
-the trial's end) is maximised with PPO over whole sequences: truncated BPTT over segments of
-``segment_steps``, each PPO epoch recomputing the GRU from the hidden state stored at the
-segment's start. ``num_envs`` trials run side by side, each on its own sampled train variant
-(one single-copy env each), and every trial starts on a fresh variant: a batch always mixes
-variants, which is what makes the recurrent inputs worth using.
+Meta-training trials are shaped like the suite's evaluation trials. The agent spec says the
+suite's adaptation budgets and its evaluation episodes, and a training trial is exactly such a
+trial on a train variant: an adaptation phase of ``L`` steps (one of the suite's budgets, drawn
+per batch), a fresh reset, then ``eval_episodes`` whole episodes, rewards visible throughout (as
+``info["reward"]`` shows them to ``act``). On ``rl2-paper`` that is the paper's trial: n pulls
+of one bandit, or n episodes of one MDP. ``trials`` tasks run side by side in one vector env of
+independent train variants (``tasks.sample(n, independent=True)``; the env server steps the
+meta-RL families in one numpy call where the suite asks for it), and their whole trials are one
+PPO update: truncated BPTT over segments of ``segment`` steps, each epoch recomputing the GRU
+from the hidden state stored at the segment's start, GAE cut only at the trial's end, with the
+discount ``γ = 1 - 1/T`` for a trial of ``T`` steps (its effective horizon is the trial).
 
-A trial plays the stochastic policy for the whole budget (updating only the hidden state), then
-evaluates, carrying the hidden state into and across the evaluation episodes (``reset`` only
-raises the new-episode flag).
+A trial through the harness plays the stochastic policy while adapting (updating only the hidden
+state; the step after which the budget is spent ends it, with no step on an action never taken),
+then evaluates, carrying the hidden state into and across the evaluation episodes.
 """
 
 from __future__ import annotations
@@ -35,31 +36,38 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 import arena
-from baselines.common import Actions, BatchedEnv, Step, flatten_obs, init_torch, masked_logits, obs_size, read_masks
+from baselines.common import (
+    Actions,
+    BatchedEnv,
+    flatten_obs,
+    init_torch,
+    masked_logits,
+    obs_size,
+    pick_device,
+    read_masks,
+)
 
 
 @dataclass(frozen=True)
 class Config:
-    num_envs: int = 8  # trials run side by side in meta-training, each on its own variant
-    hidden: int = 64  # units of each GRU (actor and critic)
-    visible_steps_max: int = 512  # longest reward-visible phase of a training trial
-    zero_shot_prob: float = 0.25  # trials with no visible phase (a budget of 0)
-    hidden_episodes: int = 1  # full reward-hidden episodes after the visible phase's last episode
-    segment_steps: int = 128  # vector steps per PPO update (truncated BPTT length)
-    gamma: float = 0.99
+    trials: int = 256  # trials side by side per update, each on its own train variant
+    max_batch_steps: int = 1 << 19  # fewer trials per update where trials are long (memory)
+    hidden: int = 128  # units of each GRU (actor and critic); the paper's 256 makes 4x the checkpoint
+    segment: int = 256  # truncated BPTT length, in steps
     gae_lambda: float = 0.3  # Duan et al.'s value for bandits: low-variance advantages
-    lr: float = 1e-3
+    lr: float = 3e-4
     epochs: int = 4
-    minibatches: int = 4  # of whole sequences, per epoch
+    minibatches: int = 8  # of whole sequences (trials), per epoch
     clip: float = 0.2
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    hide_eval_rewards: bool = False  # True: zero the reward input after the visible phase
+    max_trial_steps: int = 25_000  # adaptation phases beyond this are not trained on (memory)
     deterministic_eval: bool = False  # sampling is the learned algorithm's own exploration
 
 
 CONFIG = Config()
+EXTRA_INPUTS = 3  # previous reward, new episode, scored
 
 
 class RecurrentPolicy(nn.Module):
@@ -71,7 +79,7 @@ class RecurrentPolicy(nn.Module):
         self.discrete = actions.discrete
         self.hidden = hidden
         self.state_size = 2 * hidden
-        self.input_size = obs_dim + actions.size + 3  # + previous reward, reward-visible, new-episode
+        self.input_size = obs_dim + actions.size + EXTRA_INPUTS
         self.actor_encoder = nn.Sequential(nn.Linear(self.input_size, hidden), nn.Tanh())
         self.actor_gru = nn.GRU(hidden, hidden)
         self.pi = nn.Linear(hidden, actions.size)
@@ -82,13 +90,6 @@ class RecurrentPolicy(nn.Module):
         nn.init.zeros_(self.pi.bias)
         self.log_std = None if actions.discrete else nn.Parameter(torch.zeros(actions.size))
 
-    def actor_parameters(self) -> list[nn.Parameter]:
-        rest = [] if self.log_std is None else [self.log_std]
-        return [*self.actor_encoder.parameters(), *self.actor_gru.parameters(), *self.pi.parameters(), *rest]
-
-    def critic_parameters(self) -> list[nn.Parameter]:
-        return [*self.critic_encoder.parameters(), *self.critic_gru.parameters(), *self.v.parameters()]
-
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x`` [T, N, in], ``h`` [1, N, 2H] -> policy outputs [T, N, A], values [T, N], last ``h``."""
         h_pi, h_v = h.split(self.hidden, dim=-1)
@@ -96,19 +97,10 @@ class RecurrentPolicy(nn.Module):
         out_v, h_v = self.critic_gru(self.critic_encoder(x), h_v.contiguous())
         return self.pi(out_pi), self.v(out_v).squeeze(-1), torch.cat([h_pi, h_v], dim=-1)
 
-    def forward_resetting(self, x: torch.Tensor, h: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """As ``forward``, zeroing a copy's hidden state where ``starts`` [T, N] marks a new trial.
-
-        The fused GRU runs over each stretch between the times at which some copy starts a trial.
-        """
-        cuts = [0, *(t for t in range(1, x.shape[0]) if bool(starts[t].any())), x.shape[0]]
-        outs, values = [], []
-        for begin, end in itertools.pairwise(cuts):
-            h = h * (1.0 - starts[begin]).view(1, -1, 1)
-            out, value, h = self.forward(x[begin:end], h)
-            outs.append(out)
-            values.append(value)
-        return torch.cat(outs), torch.cat(values), h
+    def actor(self, x: torch.Tensor, h_pi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy alone (what a trial needs): ``x`` [T, N, in], ``h_pi`` [1, N, H]."""
+        out_pi, h_pi = self.actor_gru(self.actor_encoder(x), h_pi)
+        return self.pi(out_pi), h_pi
 
     def dist(self, out: torch.Tensor, mask: torch.Tensor | None) -> Distribution:
         if self.discrete:
@@ -117,50 +109,38 @@ class RecurrentPolicy(nn.Module):
         return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
 
 
-class TrialSlots:
-    """``n`` single-copy envs, each of its own train variant: one trial per variant, so that
-    every batch mixes ``n`` variants (one vector env would give ``n`` copies of one)."""
+class Inputs:
+    """The network's input at a step: observation, previous action, previous reward, flags."""
 
-    def __init__(self, tasks: arena.TaskSampler, n: int, seed: int):
-        self.tasks = tasks
-        self.seed = seed
-        self.opened = 0
-        self.envs: list[BatchedEnv] = []
-        for _ in range(n):
-            self.envs.append(self._open())
+    def __init__(self, actions: Actions, n: int):
+        self.actions = actions
+        self.n = n
+        self.prev_action = np.zeros((n, actions.size), dtype=np.float32)  # no action yet: zeros
+        self.prev_reward = np.zeros(n, dtype=np.float32)
+        self.new_episode = np.ones(n, dtype=np.float32)
 
-    def _open(self) -> BatchedEnv:
-        env = BatchedEnv(self.tasks.sample(num_envs=1))
-        env.reset(seed=self.seed + self.opened)
-        self.opened += 1
-        return env
+    def __call__(self, obs: np.ndarray, scored: float) -> np.ndarray:
+        extra = np.stack([self.prev_reward, self.new_episode, np.full(self.n, scored, np.float32)], axis=1)
+        return np.concatenate([obs, self.prev_action, extra], axis=1)
 
-    @property
-    def obs(self) -> np.ndarray:
-        return np.concatenate([env.obs for env in self.envs])
+    def after(self, actions: np.ndarray, reward: np.ndarray, done: np.ndarray) -> None:
+        self.prev_action = self.actions.features(actions, self.n)
+        self.prev_reward = np.asarray(reward, dtype=np.float32).reshape(self.n)
+        self.new_episode = np.asarray(done, dtype=np.float32).reshape(self.n)
 
-    @property
-    def masks(self) -> np.ndarray | None:
-        masks = [env.masks for env in self.envs]
-        return None if any(m is None for m in masks) else np.concatenate(masks)  # type: ignore[arg-type]
 
-    @property
-    def exhausted(self) -> bool:
-        return any(env.exhausted for env in self.envs)
+@dataclass
+class Trials:
+    """One batch of trials, [T, N, ...]: inputs, actions, log-probabilities, values, rewards, and
+    which steps belong to each copy's trial (a copy whose trial ended waits for the others)."""
 
-    def step(self, env_actions: np.ndarray) -> Step:
-        steps = [env.step(env_actions[i : i + 1]) for i, env in enumerate(self.envs)]
-        return Step(
-            *(np.concatenate([getattr(s, f) for s in steps]) for f in ("next_obs", "reward", "terminated", "truncated"))
-        )
-
-    def replace(self, i: int) -> None:
-        self.envs[i].close()
-        self.envs[i] = self._open()
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
+    x: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    alive: torch.Tensor
+    masks: torch.Tensor | None
 
 
 class RL2(arena.Agent):
@@ -171,205 +151,183 @@ class RL2(arena.Agent):
         super().__init__(spec)
         init_torch(spec.seed)
         self.rng = np.random.default_rng(spec.seed)
+        self.device = pick_device(spec.device)
         self.actions = Actions(spec.action_space)
-        self.policy = RecurrentPolicy(obs_size(spec.observation_space), self.actions, self.config.hidden)
+        self.obs_size = obs_size(spec.observation_space)
+        self.policy = RecurrentPolicy(self.obs_size, self.actions, self.config.hidden).to(self.device)
         self._start_trial()
 
-    def _inputs(
-        self,
-        obs: np.ndarray,
-        prev_action: np.ndarray,
-        prev_reward: np.ndarray,
-        visible: np.ndarray,
-        new_episode: np.ndarray,
-    ) -> torch.Tensor:
-        n = obs.shape[0]
-        extra = np.stack([prev_reward * visible, visible, new_episode], axis=1).astype(np.float32)
-        return torch.as_tensor(np.concatenate([obs, self.actions.features(prev_action, n), extra], axis=1))
-
-    def _no_action(self, n: int) -> np.ndarray:
-        return np.zeros(n, dtype=np.int64) if self.actions.discrete else np.zeros((n, self.actions.size), np.float32)
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, device=self.device)
 
     # -- meta-training ---------------------------------------------------------------------------
 
-    def _draw_visible(self, n: int) -> np.ndarray:
-        c = self.config
-        lengths = self.rng.integers(1, c.visible_steps_max + 1, size=n)
-        return np.where(self.rng.random(n) < c.zero_shot_prob, 0, lengths)
-
-    def _visible(self, visible_left: np.ndarray) -> np.ndarray:
-        """The reward-visible flag per slot: always on, as in evaluation (``info["reward"]``),
-        unless ``hide_eval_rewards`` trains for a harness that hides rewards after the budget."""
-        if not self.config.hide_eval_rewards:
-            return np.ones(len(visible_left), np.float32)
-        return (visible_left > 0).astype(np.float32)
+    def _trial_shape(self) -> tuple[int, int]:
+        """(adaptation steps, evaluation episodes) of the next batch of training trials."""
+        budgets = [b for b in self.spec.adapt_budgets if b <= self.config.max_trial_steps] or [0]
+        return int(self.rng.choice(budgets)), max(1, self.spec.eval_episodes or 1)
 
     def meta_train(self, tasks: arena.TaskSampler) -> None:
         c = self.config
-        optimizer = torch.optim.Adam(self.policy.parameters(), lr=c.lr)
-        n = c.num_envs
-        try:
-            slots = TrialSlots(tasks, n, self.spec.seed)
-        except arena.BudgetExhausted:
-            return
-        h = torch.zeros(1, n, self.policy.state_size)
-        visible_left = self._draw_visible(n)
-        hidden_left = np.full(n, -1)  # -1: the visible phase's last episode has not ended yet
-        prev_action, prev_reward = self._no_action(n), np.zeros(n, np.float32)
-        new_episode, trial_start = np.ones(n, np.float32), np.ones(n, np.float32)
-        exhausted = False
-        while not exhausted:
-            h0 = h.detach()
-            xs, acts, logps, vals, rews, ends, starts, masks = [], [], [], [], [], [], [], []
-            for _ in range(c.segment_steps):
-                x = self._inputs(slots.obs, prev_action, prev_reward, self._visible(visible_left), new_episode)
-                mask = None if slots.masks is None else torch.as_tensor(slots.masks)
-                with torch.no_grad():
-                    h = h * (1.0 - torch.as_tensor(trial_start)).view(1, -1, 1)
-                    out, value, h = self.policy(x[None], h)
-                    dist = self.policy.dist(out[0], mask)
-                    action = dist.sample()
-                try:
-                    step = slots.step(self.actions.to_env(action.numpy(), n))
-                except arena.BudgetExhausted:
-                    exhausted = True
-                    break
-                # where each slot's trial stands after this step
-                trial_end = np.zeros(n, np.float32)
-                visible_left = np.maximum(visible_left - 1, 0)
-                for i in np.flatnonzero(step.done):
-                    if visible_left[i] > 0:
-                        continue
-                    hidden_left[i] = c.hidden_episodes if hidden_left[i] < 0 else hidden_left[i] - 1
-                    if hidden_left[i] <= 0:
-                        trial_end[i] = 1.0
-                xs.append(x)
-                acts.append(action)
-                logps.append(dist.log_prob(action))
-                vals.append(value[0])
-                rews.append(torch.as_tensor(step.reward))
-                ends.append(torch.as_tensor(trial_end))
-                starts.append(torch.as_tensor(trial_start))
-                masks.append(mask)
-                prev_action, prev_reward = action.numpy().copy(), step.reward.copy()
-                new_episode = step.done.astype(np.float32)
-                trial_start = trial_end
-                try:
-                    for i in np.flatnonzero(trial_end):  # the slot's next trial: a new variant, a fresh start
-                        slots.replace(i)
-                        visible_left[i] = self._draw_visible(1)[0]
-                        hidden_left[i] = -1
-                        prev_action[i] = self._no_action(1)[0]
-                        prev_reward[i] = 0.0
-                except arena.BudgetExhausted:
-                    exhausted = True
-                    break
-                if slots.exhausted:
-                    exhausted = True
-                    break
-            if xs:
-                with torch.no_grad():
-                    h_next = h * (1.0 - torch.as_tensor(trial_start)).view(1, -1, 1)
-                    x = self._inputs(slots.obs, prev_action, prev_reward, self._visible(visible_left), new_episode)
-                    _, last_value, _ = self.policy(x[None], h_next)
-                self._update(
-                    optimizer, h0, torch.stack(xs), torch.stack(acts), torch.stack(logps), torch.stack(vals),
-                    torch.stack(rews), torch.stack(ends), torch.stack(starts), last_value[0],
-                    None if any(m is None for m in masks) else torch.stack(masks),  # type: ignore[misc]
-                )  # fmt: skip
-        slots.close()
+        optimizer = torch.optim.Adam(self.policy.parameters(), lr=c.lr, eps=1e-5)
+        expected_length: float | None = None  # of an evaluation phase, learned from the first batch
+        while True:
+            adapt_steps, episodes = self._trial_shape()
+            guess = adapt_steps + (expected_length or 1)
+            n = int(min(c.trials, max(1, c.max_batch_steps // max(1, guess)), tasks.steps_left // max(1, guess)))
+            if n < 1:
+                return
+            try:
+                env = BatchedEnv(tasks.sample(num_envs=n, independent=True))
+            except arena.BudgetExhausted:
+                return
+            try:
+                trials = self._collect(env, adapt_steps, episodes)
+            except arena.BudgetExhausted:
+                return  # the budget ended inside a trial: a partial trial teaches the wrong horizon
+            finally:
+                env.close()
+            expected_length = float(trials.alive.sum(0).max().item()) - adapt_steps
+            self._update(optimizer, trials)
 
-    def _update(
-        self,
-        optimizer: torch.optim.Optimizer,
-        h0: torch.Tensor,
-        x: torch.Tensor,
-        actions: torch.Tensor,
-        logp_old: torch.Tensor,
-        values: torch.Tensor,
-        rewards: torch.Tensor,
-        trial_ends: torch.Tensor,
-        trial_starts: torch.Tensor,
-        last_value: torch.Tensor,
-        masks: torch.Tensor | None,
-    ) -> None:
-        """PPO over the segment's sequences; advantages cut only where a trial ended."""
+    def _collect(self, env: BatchedEnv, adapt_steps: int, episodes: int) -> Trials:
+        """One trial per copy: ``adapt_steps`` unscored steps, a reset, ``episodes`` scored episodes."""
+        n = env.n
+        env.reset(seed=int(self.rng.integers(2**31)))
+        inputs = Inputs(self.actions, n)
+        h = torch.zeros(1, n, self.policy.state_size, device=self.device)
+        rows: dict[str, list[Any]] = {k: [] for k in ("x", "a", "logp", "v", "r", "alive", "mask")}
+        alive = np.ones(n, dtype=np.float32)
+        left = np.full(n, episodes)
+        for t in itertools.count():  # until every copy's trial has ended
+            if t == adapt_steps and adapt_steps > 0:
+                env.reset()  # evaluation starts with fresh episodes of the same variants
+                inputs.new_episode[:] = 1.0
+            scored = 1.0 if t >= adapt_steps else 0.0
+            x = self._tensor(inputs(env.obs, scored))
+            mask = None if env.masks is None else self._tensor(env.masks)
+            with torch.no_grad():
+                out, value, h = self.policy(x[None], h)
+                dist = self.policy.dist(out[0], mask)
+                action = dist.sample()
+            step = env.step(self.actions.to_env(action.cpu().numpy(), n))
+            for key, item in (("x", x), ("a", action), ("logp", dist.log_prob(action)), ("v", value[0])):
+                rows[key].append(item)
+            rows["r"].append(self._tensor(step.reward))
+            rows["alive"].append(self._tensor(alive.copy()))
+            rows["mask"].append(mask)
+            inputs.after(action.cpu().numpy(), step.reward, step.done)
+            if t >= adapt_steps:
+                left = left - step.done
+                alive = alive * (left > 0)
+                if not alive.any():
+                    break
+        masks = None if any(m is None for m in rows["mask"]) else torch.stack(rows["mask"])
+        return Trials(
+            torch.stack(rows["x"]), torch.stack(rows["a"]), torch.stack(rows["logp"]), torch.stack(rows["v"]),
+            torch.stack(rows["r"]), torch.stack(rows["alive"]), masks,
+        )  # fmt: skip
+
+    def _update(self, optimizer: torch.optim.Optimizer, trials: Trials) -> None:
+        """PPO over whole trials: GAE with ``γ = 1 - 1/T`` cut at each trial's end, truncated BPTT."""
         c = self.config
+        length = float(trials.alive.sum(0).max().item())
+        gamma = 1.0 - 1.0 / max(2.0, length)
+        rewards, values, alive = trials.rewards * trials.alive, trials.values, trials.alive
         advantages = torch.zeros_like(rewards)
-        running = torch.zeros_like(last_value)
-        next_value = last_value
+        running = torch.zeros_like(rewards[0])
+        next_value = torch.zeros_like(values[0])  # a trial's end: nothing follows
         for t in reversed(range(rewards.shape[0])):
-            alive = 1.0 - trial_ends[t]
-            delta = rewards[t] + c.gamma * next_value * alive - values[t]
-            running = delta + c.gamma * c.gae_lambda * alive * running
-            advantages[t] = running
+            live_next = alive[t + 1] if t + 1 < rewards.shape[0] else torch.zeros_like(alive[t])
+            delta = rewards[t] + gamma * next_value * live_next - values[t]
+            running = delta + gamma * c.gae_lambda * live_next * running
+            advantages[t] = running * alive[t]
             next_value = values[t]
         returns = advantages + values
-        normalized = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        n = x.shape[1]
+        weight = alive.sum().clamp(min=1.0)
+        mean = (advantages * alive).sum() / weight
+        std = (((advantages - mean) * alive).pow(2).sum() / weight).sqrt()
+        normalized = (advantages - mean) / (std + 1e-8)
+        steps, n = rewards.shape
+        scale = returns.abs().mul(alive).sum() / weight + 1.0  # value targets of any size: one scale
         for _ in range(c.epochs):
-            for idx in torch.randperm(n).chunk(min(c.minibatches, n)):  # minibatches of whole sequences
-                out, value, _ = self.policy.forward_resetting(x[:, idx], h0[:, idx], trial_starts[:, idx])
-                dist = self.policy.dist(out, None if masks is None else masks[:, idx])
-                ratio = (dist.log_prob(actions[:, idx]) - logp_old[:, idx]).exp()
-                adv = normalized[:, idx]
-                surrogate = torch.min(ratio * adv, ratio.clamp(1 - c.clip, 1 + c.clip) * adv).mean()
-                value_loss = (value - returns[:, idx]).pow(2).mean()
-                loss = -surrogate + c.vf_coef * value_loss - c.ent_coef * dist.entropy().mean()
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.actor_parameters(), c.max_grad_norm)
-                nn.utils.clip_grad_norm_(self.policy.critic_parameters(), c.max_grad_norm)
-                optimizer.step()
+            for idx in torch.randperm(n, device=self.device).chunk(min(c.minibatches, n)):
+                h = torch.zeros(1, len(idx), self.policy.state_size, device=self.device)
+                for begin in range(0, steps, c.segment):
+                    end = min(steps, begin + c.segment)
+                    live = alive[begin:end, idx]
+                    if not bool(live.any()):
+                        break
+                    out, value, h = self.policy(trials.x[begin:end, idx], h.detach())
+                    masks = None if trials.masks is None else trials.masks[begin:end, idx]
+                    dist = self.policy.dist(out, masks)
+                    ratio = (dist.log_prob(trials.actions[begin:end, idx]) - trials.logp[begin:end, idx]).exp()
+                    adv = normalized[begin:end, idx]
+                    surrogate = torch.min(ratio * adv, ratio.clamp(1 - c.clip, 1 + c.clip) * adv)
+                    value_loss = ((value - returns[begin:end, idx]) / scale).pow(2)
+                    total = live.sum().clamp(min=1.0)
+                    loss = (
+                        -(surrogate * live).sum() / total
+                        + c.vf_coef * (value_loss * live).sum() / total
+                        - c.ent_coef * (dist.entropy() * live).sum() / total
+                    )
+                    optimizer.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm)
+                    optimizer.step()
 
     def save(self, path: Path) -> None:
-        torch.save(self.policy.state_dict(), Path(path) / "rl2.pt")
+        """The actor only, in float16: all a trial plays with, and ~100 KB a cell (checkpoints are
+        committed). The evaluated policy is the one loaded from here, rounding included."""
+        actor = {k: v.cpu().half() for k, v in self.policy.state_dict().items() if not k.startswith("critic")}
+        torch.save(actor, Path(path) / "rl2.pt")
 
     def load(self, path: Path) -> None:
-        self.policy.load_state_dict(torch.load(Path(path) / "rl2.pt", weights_only=True))
+        state = torch.load(Path(path) / "rl2.pt", weights_only=True, map_location=self.device)
+        missing, unexpected = self.policy.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        if unexpected or any(not k.startswith("critic") for k in missing):
+            raise ValueError(f"not an RL² checkpoint of this shape: missing {missing}, unexpected {unexpected}")
 
     # -- a trial: adaptation is in the hidden state ----------------------------------------------
 
     def _start_trial(self) -> None:
-        self.h = torch.zeros(1, 1, self.policy.state_size)
-        self.prev_action = self._no_action(1)
-        self.prev_reward = np.zeros(1, np.float32)
-        self.new_episode = np.ones(1, np.float32)
+        self.h = torch.zeros(1, 1, self.policy.hidden, device=self.device)  # the actor's
+        self.inputs = Inputs(self.actions, 1)
 
     @torch.no_grad()
-    def _step(self, obs: np.ndarray, visible: float, mask: np.ndarray | None, greedy: bool) -> np.ndarray:
-        x = self._inputs(obs, self.prev_action, self.prev_reward, np.array([visible], np.float32), self.new_episode)
-        out, _, self.h = self.policy(x[None], self.h)
-        dist = self.policy.dist(out[0], None if mask is None else torch.as_tensor(mask))
-        if not greedy:
-            return dist.sample().numpy()
-        if self.actions.discrete:
-            return masked_logits(out[0], None if mask is None else torch.as_tensor(mask)).argmax(-1).numpy()
-        return out[0].numpy()
+    def _step(self, obs: np.ndarray, scored: float, mask: np.ndarray | None, greedy: bool) -> np.ndarray:
+        x = self._tensor(self.inputs(obs, scored))
+        out, self.h = self.policy.actor(x[None], self.h)
+        legal = None if mask is None else self._tensor(mask)
+        if greedy and self.actions.discrete:
+            return masked_logits(out[0], legal).argmax(-1).cpu().numpy()
+        if greedy:
+            return out[0].cpu().numpy()
+        return self.policy.dist(out[0], legal).sample().cpu().numpy()
 
     def adapt(self, env: Any) -> None:
         benv = BatchedEnv(env)
         benv.reset(seed=self.spec.seed)
         self._start_trial()
-        while True:
-            action = self._step(benv.obs, 1.0, benv.masks, greedy=False)
+        while not benv.exhausted:
+            action = self._step(benv.obs, 0.0, benv.masks, greedy=False)
             try:
                 step = benv.step(self.actions.to_env(action, 1))
             except arena.BudgetExhausted:
                 return
-            self.prev_action, self.prev_reward = action.copy(), step.reward.copy()
-            self.new_episode = step.done.astype(np.float32)
+            # After the step the budget ends on, BatchedEnv's reset is refused and the loop
+            # ends: the hidden state never takes a step on an action that was not played.
+            self.inputs.after(action, step.reward, step.done)
 
     def reset(self) -> None:
-        self.new_episode = np.ones(1, np.float32)
+        self.inputs.new_episode = np.ones(1, np.float32)
 
     def act(self, observation: Any, info: dict[str, Any]) -> Any:
         obs = flatten_obs(self.spec.observation_space, observation, 1)
         mask = read_masks(info, 1, self.actions.size, vector=False) if self.actions.discrete else None
         if "reward" in info:  # what the previous action earned (absent on evaluation's first call)
-            self.prev_reward = np.array([float(info["reward"])], np.float32)
-        visible = 0.0 if self.config.hide_eval_rewards else 1.0
-        action = self._step(obs, visible, mask, greedy=self.config.deterministic_eval)
-        self.prev_action = action
-        self.new_episode = np.zeros(1, np.float32)
+            self.inputs.prev_reward = np.array([float(info["reward"])], np.float32)
+        action = self._step(obs, 1.0, mask, greedy=self.config.deterministic_eval)
+        self.inputs.prev_action = self.actions.features(action, 1)
+        self.inputs.new_episode = np.zeros(1, np.float32)
         return self.actions.one(action)

@@ -26,10 +26,12 @@ from arena.api import AgentSpec
 from arena.boundary import lane as lanes
 from arena.boundary import sandbox, wire
 from arena.boundary.protocol import FAILURES, Kind
-from arena.harness.checkpoints import copy_checkpoint, remove_entry
+from arena.harness import devices
+from arena.harness.checkpoints import check_destination, copy_checkpoint, remove_entry
 from arena.harness.envserver import EnvServer
 from arena.harness.jobs import AgentFailure
 from arena.harness.limits import Limits, portable_numerics_env
+from arena.harness.memory import MemoryCap, cgroup_cap, warn_uncapped
 from arena.harness.scratch import scratch_root
 from arena.harness.trial import answer
 from arena.records import Status
@@ -53,6 +55,22 @@ class AgentProcess:
         self.lane: lanes.Lane | None = None
         self.defines_meta_train = False
         self._deadline, self._limit = 0.0, 0.0  # the deadline being waited for, and how long it allowed
+        self.gpu = submission.device == "auto" and devices.gpu_count() > 0
+        self.cap = self._memory_cap()
+        self.reported_device = ""  # where the agent says it computed, with its last report
+
+    def _memory_cap(self) -> MemoryCap:
+        """A cgroup for GPU agent processes (or every one, if asked), else RLIMIT_AS; a GPU process
+        that no cgroup can hold runs uncapped rather than fail in CUDA, and says so."""
+        wants_cgroup = self.limits.memory_cap == "cgroup" or (self.limits.memory_cap == "auto" and self.gpu)
+        if wants_cgroup:
+            cap = cgroup_cap(self.limits.memory_bytes)
+            if cap is not None:
+                return cap
+            if self.gpu:
+                warn_uncapped("this machine offers no cgroup memory controller the harness may use")
+                return MemoryCap("none")
+        return MemoryCap("rlimit")
 
     def start(self) -> None:
         parent, child = socket.socketpair()
@@ -81,13 +99,15 @@ class AgentProcess:
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks numpy needs kept
             if key in os.environ:
                 env[key] = os.environ[key]
-        command = sandbox.wrap(
-            [
-                sys.executable, "-m", "arena.worker", str(child.fileno()), str(mem_fd), str(size),
-                json.dumps(self.limits.kernel_limits()),
-            ],
-            scratch=self.scratch,
-            readable=readable,
+        command = self.cap.join(
+            sandbox.wrap(
+                [
+                    sys.executable, "-m", "arena.worker", str(child.fileno()), str(mem_fd), str(size),
+                    json.dumps(self.limits.kernel_limits(rlimit_memory=self.cap.kind == "rlimit")),
+                ],
+                scratch=self.scratch,
+                readable=readable,
+            )
         )  # fmt: skip
         try:
             with open(self.log_path, "wb") as log:
@@ -129,7 +149,7 @@ class AgentProcess:
         except TimeoutError:
             raise AgentFailure(Status.TIMEOUT, "the agent stopped reading its messages") from None
         except lanes.LaneClosed:
-            raise AgentFailure(Status.ERROR, self._death_text()) from None
+            raise self._death() from None
 
     def recv(self, deadline: float, phase: str) -> tuple[Any, ...]:
         """The agent process's next message; agent failures raise AgentFailure with their status."""
@@ -141,7 +161,7 @@ class AgentProcess:
         except TimeoutError:
             raise AgentFailure(Status.TIMEOUT, self._timeout_text(phase)) from None
         except lanes.LaneClosed:
-            raise AgentFailure(Status.ERROR, self._death_text()) from None
+            raise self._death() from None
         except (lanes.LaneError, wire.ProtocolError) as exc:
             raise AgentFailure(Status.ERROR, str(exc)) from None
         if message[0] in FAILURES:
@@ -176,6 +196,8 @@ class AgentProcess:
             if first is None:
                 first = time.monotonic()
             if message[0] == until:
+                report = message[1] if len(message) > 1 and isinstance(message[1], dict) else {}
+                self.reported_device = str(report.get("device", ""))[:32]  # untrusted: kept short
                 return first
             self.send(*answer(server, message))
 
@@ -194,6 +216,15 @@ class AgentProcess:
         self.collect_checkpoint(destination)
 
     # -- diagnostics ---------------------------------------------------------------------------
+
+    def _death(self) -> AgentFailure:
+        """The failure an agent process's death ends the job with: ``oom`` where its cgroup says
+        the kernel killed it for memory (RLIMIT_AS shows as a MemoryError the worker reports)."""
+        text = self._death_text()
+        if self.cap.oom_killed():
+            limit = f"{self.limits.memory_bytes / 1024**3:.3g} GiB"
+            return AgentFailure(Status.OOM, f"over its memory limit of {limit} (cgroup); {text}")
+        return AgentFailure(Status.ERROR, text)
 
     def _death_text(self) -> str:
         code = None
@@ -230,6 +261,7 @@ class AgentProcess:
 
     def collect_checkpoint(self, destination: Path) -> None:
         """Copy what the agent saved into the store's checkpoint folder, replacing it whole."""
+        check_destination(destination)
         building = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
         try:
             remove_entry(destination.parent, building.name)
@@ -265,5 +297,6 @@ class AgentProcess:
         if self.lane is not None:
             self.lane.close()
         self.proc, self.lane = None, None
+        self.cap.remove()
         sandbox.release_scratch(self.scratch)
         shutil.rmtree(self.scratch, ignore_errors=True)

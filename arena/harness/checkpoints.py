@@ -19,8 +19,19 @@ MAX_CHECKPOINT_BYTES = 4 * 1024**3
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
+def check_destination(path: Path) -> Path:
+    """A checkpoint folder the harness may replace whole: never empty, ``.``, the working folder
+    or one of its parents (``Path("")`` is the working folder, and replacing it deletes it)."""
+    here = Path.cwd().resolve()
+    if not str(path) or path.name in ("", ".", "..") or path.resolve() in (here, *here.parents):
+        raise ValueError(f"refusing {str(path)!r} as a checkpoint folder: it would replace the working folder")
+    return path
+
+
 def remove_entry(parent: Path, name: str) -> None:
     """Remove ``parent/name`` (file, symlink or folder) without following a symlink in it."""
+    if name in ("", ".", "..") or "/" in name:
+        raise ValueError(f"not an entry of {parent}: {name!r}")
     parent_fd = os.open(parent, _DIRECTORY)
     try:
         try:

@@ -87,6 +87,8 @@ class Outcome:
     adapt_return: float | None = None  # reward earned while adapting, counted by the env server
     success_rate: float | None = None  # evaluation episodes that reached the goal, where the family says
     node: str = ""  # the machine the runner ran on
+    device: str = ""  # where the agent says it computed ("cpu", "cuda:0"), not only where it was offered
+    memory_cap: str = ""  # how its memory was capped: "cgroup", "rlimit" or "none"
 
 
 class AgentFailure(Exception):

@@ -25,11 +25,16 @@ class Limits:
     scratch_bytes: int = 2 * 1024**3  # disk quota of each agent process's scratch dir (a tmpfs, where mountable)
     spin_seconds: float = lanes.SPIN_SECONDS  # lane busy-wait before sleeping (0 when cores are oversubscribed)
     portable_numerics: bool = True  # the agent's math libraries take their AVX2 kernels on any x86 CPU with AVX2
+    # How ``memory_bytes`` is enforced (see arena.harness.memory): "auto" is a cgroup for GPU agent
+    # processes (RLIMIT_AS breaks CUDA) and RLIMIT_AS for the others; "cgroup" asks for a cgroup
+    # for every agent process; "rlimit" for RLIMIT_AS always.
+    memory_cap: str = "auto"
 
-    def kernel_limits(self) -> dict[str, int]:
-        """What the agent process sets with setrlimit (see ``arena.worker.main.apply_limits``)."""
+    def kernel_limits(self, rlimit_memory: bool = True) -> dict[str, int]:
+        """What the agent process sets with setrlimit (see ``arena.worker.main.apply_limits``);
+        ``memory_bytes`` 0 (none) where a cgroup caps the memory instead."""
         return {
-            "memory_bytes": self.memory_bytes,
+            "memory_bytes": self.memory_bytes if rlimit_memory else 0,
             "open_files": self.open_files,
             "file_bytes": self.file_bytes,
             "processes": self.processes,

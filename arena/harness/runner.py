@@ -82,6 +82,7 @@ class Runner:
         try:
             agent = self.agent(submission)
             outcome.worker_pid = agent.pid
+            outcome.memory_cap = agent.cap.kind
             body(agent, outcome, started)
         except AgentFailure as failure:
             outcome.status, outcome.error = failure.status, failure.text

@@ -162,6 +162,7 @@ def adapt(
     try:
         grace = setup_seconds + 0.1 * job.adapt_seconds
         first = agent.serve(server, until=Kind.ADAPTED, deadline=server.budget.deadline + grace, phase="adaptation")
+        outcome.device = getattr(agent, "reported_device", "") or spec.device  # where it computed, as it says
         return Adaptation(first, time.monotonic())
     finally:
         outcome.steps_used = server.steps_used
@@ -239,6 +240,7 @@ def run_meta_train(agent: AgentEndpoint, job: MetaTrainJob, outcome: Outcome, se
     try:
         grace = setup_seconds + 0.1 * suite.meta_train_seconds
         agent.serve(server, until=Kind.META_TRAINED, deadline=server.budget.deadline + grace, phase="meta-training")
+        outcome.device = getattr(agent, "reported_device", "") or job.device
     finally:
         outcome.steps_used = server.steps_used
         server.close()

@@ -51,6 +51,18 @@ def _report_failure(channel: Channel, phase: str) -> None:
     channel.send(kind, phase, _error_text())
 
 
+def used_device() -> str:
+    """Where the agent computed: CUDA if it initialised it in this process, else the CPU. The
+    harness records this, not the device it offered (an agent may fall back, or never ask)."""
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_initialized():
+            return f"cuda:{torch.cuda.current_device()}"
+    except Exception:  # a broken CUDA: it did not compute there
+        pass
+    return "cpu"
+
+
 def serve_trial(channel: Channel, host: AgentHost, spec: Any, checkpoint: str | None) -> None:
     """One ``TRIAL`` command: adaptation, then ``ACT`` answers until ``DONE``."""
     try:
@@ -58,7 +70,7 @@ def serve_trial(channel: Channel, host: AgentHost, spec: Any, checkpoint: str | 
     except BaseException:
         _report_failure(channel, "adapt")
         return
-    channel.send(Kind.ADAPTED)
+    channel.send(Kind.ADAPTED, {"device": used_device()})
     while True:
         message = channel.recv()
         if message[0] != Kind.ACT:
@@ -78,7 +90,7 @@ def serve_meta_train(channel: Channel, host: AgentHost, spec: Any, checkpoint_ou
     except BaseException:
         _report_failure(channel, "meta_train")
         return
-    channel.send(Kind.META_TRAINED)
+    channel.send(Kind.META_TRAINED, {"device": used_device()})
 
 
 def main() -> None:

@@ -144,6 +144,48 @@ def test_tabular_q_beats_random_on_a_bandit(runner: Runner) -> None:
     assert learned_mean >= random_mean + 20, (learned_mean, random_mean)
 
 
+@pytest.mark.parametrize(("family", "length", "episodes"), [("rl2_bandit_k5_n10", 10, 1), ("rl2_mdp_n10", 100, 10)])
+def test_rl2_trains_on_trials_shaped_like_the_suites(tmp_path: Path, family: str, length: int, episodes: int) -> None:
+    """RL²'s training trials are the suite's evaluation trials (budget 0 and the cell's episodes
+    on rl2-paper: 10 pulls, or 10 episodes of 10 steps), every step flagged scored, the previous
+    action a zero vector at a trial's start, and a new-episode flag at each episode's start."""
+    from arena.harness import trial as procedure
+    from arena.harness.jobs import Outcome
+    from arena.inprocess import InProcessAgent
+    from arena.records import Status
+    from baselines import rl2
+
+    seen: list[Any] = []
+
+    class Recording(rl2.RL2):
+        config = dataclasses.replace(rl2.CONFIG, trials=8, epochs=1, minibatches=2)
+
+        def _update(self, optimizer: Any, trials: Any) -> None:
+            seen.append(trials)
+            super()._update(optimizer, trials)
+
+    paper = load_suite("rl2-paper")
+    plan = dataclasses.replace(paper.plan(family), meta_train_steps=None)
+    suite = dataclasses.replace(paper, meta_train_steps=8 * length * 3, families=(plan,))
+    submission = load_submission(SUBMISSIONS / "rl2")
+    job = MetaTrainJob(submission=submission, suite=suite, family=family, checkpoint=str(tmp_path / "checkpoint"))
+    outcome = Outcome(status=Status.OK)
+    procedure.run_meta_train(InProcessAgent(Recording), job, outcome, 0.0)
+    assert outcome.status == Status.OK and len(seen) == 3 and outcome.steps_used == 3 * 8 * length
+    assert (tmp_path / "checkpoint" / "rl2.pt").is_file()
+    env = games.make(games.Variant.of(family))
+    actions = rl2.Actions(env.action_space).size  # the input layout: obs, action, reward, flags
+    for trials in seen:
+        assert trials.alive.shape[0] == length and bool((trials.alive == 1).all())  # whole trials, none cut
+        x = trials.x
+        obs_dim = x.shape[-1] - actions - rl2.EXTRA_INPUTS
+        assert bool((x[0, :, obs_dim : obs_dim + actions] == 0).all())  # no action yet: zeros
+        assert bool((x[1:, :, obs_dim : obs_dim + actions].sum(-1) == 1).all())  # then one-hot
+        assert bool((x[..., -1] == 1).all())  # budget 0: the whole trial is scored
+        starts = (x[..., -2] == 1).all(-1).nonzero().flatten().tolist()
+        assert starts == list(range(0, length, length // episodes))
+
+
 def _raw_suite() -> dict[str, Any]:
     return {
         "suite": {
@@ -312,3 +354,16 @@ def test_sb3_solves_cartpole_through_the_proxy(
     outcome = runner.run_trial(job)
     assert outcome.status == "ok", outcome.error
     assert outcome.eval_return is not None and outcome.eval_return >= target
+
+
+def test_pick_device_warns_when_it_falls_back_to_the_cpu() -> None:
+    import warnings
+
+    from baselines.common import pick_device
+
+    offered = "cuda:99" if torch.cuda.is_available() else "cuda:0"  # a device that does not work here
+    with pytest.warns(RuntimeWarning, match=f"{offered} was offered but does not work here"):
+        assert pick_device(offered) == torch.device("cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pick_device("cpu") == torch.device("cpu")  # asked for the CPU: no warning

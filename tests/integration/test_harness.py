@@ -466,3 +466,60 @@ def test_adapt_return_is_counted_by_the_harness_not_the_agent(write_submission, 
     honest = run_one(write_submission("honest", GREEDY_STEPPER), suite, budget=60, family="bandit")
     assert honest.status == "ok" and honest.steps_used == 60 and honest.adapt_return is not None
     assert 0 < honest.adapt_return <= 60  # Bernoulli rewards of the steps it really took
+
+
+HOG = """
+import arena
+class Agent(arena.Agent):
+    def adapt(self, env):
+        hog = []
+        while True:  # memory really written, page by page, so the cgroup counts it
+            hog.append(b"x" * (32 * 1024**2))
+    def act(self, o, i):
+        return 0
+"""
+CALM = "import arena\nclass Agent(arena.Agent):\n    def act(self, o, i):\n        return 0\n"
+
+
+def test_a_cgroup_memory_cap_holds_and_ends_the_trial_oom(write_submission, tiny_suite) -> None:
+    """The cap GPU agent processes get instead of RLIMIT_AS (which breaks CUDA): a cgroup's memory
+    limit. Here asked for on the CPU, where this machine has a cgroup memory controller."""
+    from arena.harness.memory import cgroup_cap
+
+    probe = cgroup_cap(1 << 30)
+    if probe is None:
+        pytest.skip("no cgroup memory controller the harness may use here")
+    probe.remove()
+    suite = load_suite(str(tiny_suite))
+    runner = Runner(Limits(setup_seconds=5.0, load_seconds=60.0, memory_cap="cgroup", memory_bytes=300 * 1024**2))
+    try:
+        agent = runner.agent(load_submission(write_submission("hog", HOG)))
+        assert agent.cap.kind == "cgroup" and agent.cap.path is not None and agent.cap.path.is_dir()
+        outcome = runner.run_trial(job_for(write_submission("hog2", HOG), suite, 60))
+        assert outcome.status == "oom", outcome.error
+        assert outcome.memory_cap == "cgroup" and "cgroup" in (outcome.error or "")
+    finally:
+        runner.close()
+    assert not agent.cap.path.exists()  # the cgroup goes with its process
+
+
+def test_the_rlimit_stays_the_cap_of_cpu_agent_processes(write_submission, tiny_suite) -> None:
+    suite = load_suite(str(tiny_suite))
+    runner = Runner(Limits(setup_seconds=5.0, load_seconds=60.0, memory_bytes=1024**3))
+    try:
+        outcome = runner.run_trial(job_for(write_submission("plain", HOG), suite, 60))
+        calm = runner.run_trial(job_for(write_submission("calm", CALM), suite, 60))
+    finally:
+        runner.close()
+    assert outcome.status == "oom" and outcome.memory_cap == "rlimit" and "MemoryError" in (outcome.error or "")
+    assert calm.status == "ok" and calm.memory_cap == "rlimit" and calm.device == "cpu"  # as the agent process says
+
+
+def test_a_checkpoint_folder_is_never_the_working_folder() -> None:
+    """``Path("")`` is the working folder: replacing it whole would delete it (a test once did)."""
+    from arena.harness.checkpoints import check_destination
+
+    for path in (Path(""), Path("."), Path.cwd(), Path.cwd().parent):
+        with pytest.raises(ValueError, match="working folder"):
+            check_destination(path)
+    assert check_destination(Path.cwd() / "x" / "checkpoint") == Path.cwd() / "x" / "checkpoint"

@@ -77,3 +77,32 @@ def test_random_thompson_sampling_and_psrl_reproduce_the_papers_cells(tmp_path: 
     assert got[("bandit", 10, 10, "psrl")]["paper"] is None and got[("bandit", 10, 10, "psrl")]["passed"] is None
     # Thompson sampling explores more than 10 pulls can pay for: above random, below the paper's Gittins (6.6).
     assert 5.0 < got[("bandit", 10, 10, "thompson")]["measured"] < 6.6
+
+
+def test_a_target_holds_one_agent_to_its_own_tolerance_on_its_cells_only() -> None:
+    """rl2-paper's [reproduce.targets.rl2]: RL² within 3% on the cells its issue names, required
+    there; on the other cells reported with its distance, not required."""
+    from arena import reproduce
+    from tests.conftest import make_trial
+
+    table = reproduce.published(load_suite("rl2-paper"))
+    target = table.targets["rl2"]
+    assert target.relative_tolerance == 0.03 and "rl2_mdp_n50" in target.cells and "rl2_mdp_n100" not in target.cells
+    # 1.000 and 1.001 times the paper's value on two tasks per cell: a CI far narrower than 3%.
+    paper = {cell.family: cell.paper["RL²"] for cell in table.cells}
+    records = [
+        make_trial(submission="rl2", family=family, seed=seed, episode_returns=[value * factor * (1 + 0.001 * seed)])
+        for family, value in paper.items()
+        for seed in (0, 1)
+        for factor in [0.975 if family == "rl2_mdp_n25" else 1.0]
+    ]
+    rows = {(row.table, row.n, row.k): row for row in reproduce.compare(table, records, ["rl2"])}
+    mdp25, mdp100, k5 = rows[("mdp", 25, None)], rows[("mdp", 100, None)], rows[("bandit", 10, 5)]
+    assert mdp25.required and mdp25.tolerance == 0.03 * paper["rl2_mdp_n25"] and mdp25.passed  # 2.5% off: in
+    assert k5.required and k5.tolerance == 0.03 * 6.7  # not the cell's own 0.15
+    assert not mdp100.required and mdp100.passed is True
+    assert reproduce.misses(list(rows.values())) == []
+    off = paper["rl2_mdp_n25"] * 0.95  # 5% off: out
+    shifted = [make_trial(submission="rl2", family="rl2_mdp_n25", seed=s, episode_returns=[off + s]) for s in (0, 1)]
+    missed = reproduce.misses(reproduce.compare(table, shifted, ["rl2"]))
+    assert [(r.table, r.n) for r in missed if r.measured is not None] == [("mdp", 25)]
