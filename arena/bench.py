@@ -19,10 +19,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 import games
-from arena.harness.jobs import TrialJob
+from arena.harness.jobs import MetaTrainJob, TrialJob
 from arena.harness.limits import Limits, portable_numerics_env
 from arena.harness.runner import Runner
 from arena.submission import BASELINES, baseline_folders, load_submission
@@ -34,7 +35,10 @@ TARGETS = {
     "trial_startup_s": ("<=", 0.2),
     "sb3_ratio": (">=", 0.9),
     "parallel_efficiency": (">=", 1.8),
+    "metatrain_steps_per_s": (">=", 3.0),
 }
+META_COPIES = 256  # independent train tasks side by side, as RL2 meta-trains
+META_FAMILIES = ("rl2_bandit_k5_n100", "rl2_mdp_n10")  # a bandit and a tabular MDP of rl2-paper
 
 _AGENTS = '''
 import numpy as np
@@ -68,6 +72,20 @@ class Stepper(arena.Agent):
 
 class Stepper64(Stepper):
     num_envs = 64
+
+
+class MetaStepper(arena.Agent):
+    """Meta-trains on 256 independent tasks side by side and does nothing else."""
+
+    def meta_train(self, tasks):
+        env = tasks.sample(num_envs=256, independent=True)
+        env.reset(seed=0)
+        actions = np.zeros(256, dtype=np.int64)
+        while tasks.steps_left > 0:
+            env.step(actions)
+
+    def act(self, observation, info):
+        return 0
 
 
 class PPOLearner(arena.Agent):
@@ -186,6 +204,41 @@ def _proxy_steps_per_second(runner: Runner, submission: Any, variant: str, steps
     return outcome.steps_used / outcome.adapt_seconds, outcome.startup_seconds
 
 
+def _metatrain_steps_per_second(runner: Runner, submission: Any, family: str, steps: int, batched: bool) -> float:
+    """Env steps/s of one meta-training of ``steps`` on ``META_COPIES`` independent tasks of an
+    rl2-paper family, through the whole harness (sandboxed agent, env server, budget);
+    ``batched``: the suite's batched numpy vector env, else one env per copy."""
+    paper = load_suite("rl2-paper")
+    plan = replace(paper.plan(family), meta_train_steps=None)
+    suite = replace(paper, meta_train_steps=steps, batched_envs=batched, families=(plan,))
+    with tempfile.TemporaryDirectory(prefix="arena-bench-meta-") as checkpoint:
+        outcome = runner.run_meta_train(
+            MetaTrainJob(submission=submission, suite=suite, family=family, checkpoint=checkpoint)
+        )
+    if outcome.status != "ok":
+        raise RuntimeError(f"bench meta-training failed: {outcome.status}: {outcome.error}")
+    return outcome.steps_used / outcome.adapt_seconds
+
+
+def _raw_metatrain_steps_per_second(family: str, steps: int) -> float:
+    """The same ``META_COPIES`` independent train tasks in Gymnasium's one-process SyncVectorEnv."""
+    sampler = load_suite("rl2-paper").train_sampler(family, seed=0)
+    variants = [next(sampler) for _ in range(META_COPIES)]
+    env = gym.vector.SyncVectorEnv(
+        [partial(games.make, v) for v in variants], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    env.reset(seed=0)
+    actions = np.zeros(META_COPIES, dtype=np.int64)
+    started = time.perf_counter()
+    done = 0
+    while done < steps:
+        env.step(actions)
+        done += META_COPIES
+    rate = done / (time.perf_counter() - started)
+    env.close()
+    return rate
+
+
 def _median_ratio(
     measure: Callable[[], float], baseline: Callable[[], float], repeats: int
 ) -> tuple[float, float, float]:
@@ -233,6 +286,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print, workers: 
         single = _submission(root, "bench-stepper", "Stepper")
         vector = _submission(root, "bench-stepper64", "Stepper64")
         learner = _submission(root, "bench-ppo", "PPOLearner")
+        meta = _submission(root, "bench-meta", "MetaStepper")
         runner = Runner(Limits())
         try:
             startups: list[float] = []
@@ -290,6 +344,26 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print, workers: 
             _proxy_steps_per_second(runner, learner, "cartpole", 512)  # import torch/SB3 in the worker once
             ratio, ours, raw = _median_ratio(through(learner, "cartpole", sb3_steps), sb3_raw, repeats)
             figures.append(Figure("sb3_ratio", ratio, f"PPO {ours:,.0f} vs raw {raw:,.0f} frames/s"))
+
+            # Meta-training throughput: RL2 at the paper's budgets steps tens of millions of
+            # env steps. Absolute steps/s in the detail, with the per-copy env server's figure.
+            meta_steps = META_COPIES * (200 if quick else 1000)
+            for family in META_FAMILIES:
+                log(f"meta-training, {META_COPIES} independent tasks: {family}")
+                per_copy = _metatrain_steps_per_second(runner, meta, family, meta_steps, batched=False)
+                ratio, ours, raw = _median_ratio(
+                    partial(_metatrain_steps_per_second, runner, meta, family, meta_steps, True),
+                    partial(_raw_metatrain_steps_per_second, family, meta_steps),
+                    repeats,
+                )
+                figures.append(
+                    Figure(
+                        "metatrain_steps_per_s",
+                        ratio,
+                        f"{family}: batched {ours:,.0f} vs SyncVectorEnv {raw:,.0f} steps/s "
+                        f"(one env per copy through the harness: {per_copy:,.0f})",
+                    )
+                )
         finally:
             runner.close()
 

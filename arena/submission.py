@@ -34,8 +34,9 @@ _OPTIONAL_KEYS = (
     "families (the families it plays, e.g. ['bandit'])",
 )
 KINDS = ("agent", "reference")
-# Not part of the agent: recorded results and caches may change without changing the hash.
-_IGNORED_DIRS = {"__pycache__", "results", ".git", ".pytest_cache"}
+# Not part of the agent: recorded results, published checkpoints and caches may change without
+# changing the hash.
+_IGNORED_DIRS = {"__pycache__", "results", "checkpoints", ".git", ".pytest_cache"}
 BASELINES = Path(__file__).resolve().parent.parent / "submissions"  # the project's own submissions
 
 

@@ -26,6 +26,7 @@ then evaluates, carrying the hidden state into and across the evaluation episode
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class Config:
     max_grad_norm: float = 0.5
     max_trial_steps: int = 25_000  # adaptation phases beyond this are not trained on (memory)
     deterministic_eval: bool = False  # sampling is the learned algorithm's own exploration
+    time_share: float = 0.9  # of the meta-training seconds, after which no new update starts
 
 
 CONFIG = Config()
@@ -171,7 +173,10 @@ class RL2(arena.Agent):
         c = self.config
         optimizer = torch.optim.Adam(self.policy.parameters(), lr=c.lr, eps=1e-5)
         expected_length: float | None = None  # of an evaluation phase, learned from the first batch
-        while True:
+        # The step budget is the suite's; its seconds are a cap. On a slow machine stop in time
+        # to save what was learned (the record says how many steps that was).
+        stop_at = time.monotonic() + c.time_share * self.spec.budget_seconds if self.spec.budget_seconds else None
+        while stop_at is None or time.monotonic() < stop_at:
             adapt_steps, episodes = self._trial_shape()
             guess = adapt_steps + (expected_length or 1)
             n = int(min(c.trials, max(1, c.max_batch_steps // max(1, guess)), tasks.steps_left // max(1, guess)))

@@ -52,10 +52,37 @@ def reproduce_command(
     fmt: Format = "table",
     workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="parallel runners (0: one per CPU core)")] = 0,
     db: DbOption = None,
+    from_checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--from-checkpoints",
+            help="evaluate the checkpoints committed under submissions/<name>/checkpoints/ instead of meta-training "
+            "(refused where they were made by other code or another suite version)",
+        ),
+    ] = False,
+    publish_checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--publish-checkpoints",
+            help="copy the meta-trained checkpoints into submissions/<name>/checkpoints/<suite>@<version>/, "
+            "each with a checkpoint.json (hash, suite version, steps, wall time, device, commit)",
+        ),
+    ] = False,
+    meta_train_only: Annotated[
+        bool,
+        typer.Option(
+            "--meta-train-only",
+            help="meta-train every cell and stop before the trials (on a GPU machine; evaluate elsewhere "
+            "with --from-checkpoints)",
+        ),
+    ] = False,
 ) -> None:
     """Run submissions on every cell of a published table; print the paper's value beside MetaArena's
-    mean and 95% CI. Trials are stored in the database like `arena run`'s (a rerun reuses them)."""
-    from arena import campaign, reproduce
+    mean and 95% CI. Trials are stored in the database like `arena run`'s (a rerun reuses them).
+
+    Agents that meta-train (rl2) are meta-trained by the harness on each cell under the suite's
+    budget first, unless --from-checkpoints evaluates the published ones."""
+    from arena import campaign, published, reproduce
     from arena.harness.executors import make_executor
     from arena.store import Store
     from arena.submission import BASELINES, load_submission
@@ -72,7 +99,25 @@ def reproduce_command(
     path = db_path(db)
     store = Store(path)
     try:
+        if from_checkpoints:
+            for submission in submissions:
+                adopted = published.adopt(store, submission, the_suite)
+                err.print(f"{submission.label}: {adopted} published checkpoints of {the_suite.id} adopted")
         err.print(f"{', '.join(s.name for s in submissions)} on {the_suite.id}: {len(table.cells)} cells → {path}")
+        if meta_train_only:
+            with progress_bar() as progress:
+                families = {plan.family for plan in the_suite.families}
+                failed = campaign.meta_train_missing(
+                    submissions, the_suite, store, make_executor("local", workers or os.cpu_count() or 1),
+                    families, progress_callback(progress),
+                )  # fmt: skip
+            for submission in submissions if publish_checkpoints else ():
+                written = published.publish(store, submission, the_suite)
+                err.print(f"{submission.label}: {len(written)} checkpoints published")
+            if failed:
+                ((status, error),) = list(failed.values())[:1]
+                raise ArenaError(f"{len(failed)} meta-training(s) failed, the first {status}: {error}")
+            return
         with progress_bar() as progress:
             summary = campaign.run(
                 submissions,
@@ -85,6 +130,11 @@ def reproduce_command(
         if summary.interrupted:
             err.print("Interrupted: every finished trial is stored; run the same command again to resume.")
             raise typer.Exit(130)
+        if publish_checkpoints:
+            for submission in submissions:
+                written = published.publish(store, submission, the_suite)
+                if written:
+                    err.print(f"{submission.label}: {len(written)} checkpoints → {written[0].parent.parent}")
         hashes = {s.hash for s in submissions}
         records = [
             r

@@ -237,11 +237,13 @@ def run_meta_train(agent: AgentEndpoint, job: MetaTrainJob, outcome: Outcome, se
     agent.begin_meta_train(spec)
     variants = suite.train_sampler(job.family, seed=seeds.sampler)
     server = EnvServer(Budget(steps, suite.meta_train_seconds), variants, seeds.env, suite.batched_envs)
+    serving = time.monotonic()
     try:
         grace = setup_seconds + 0.1 * suite.meta_train_seconds
         agent.serve(server, until=Kind.META_TRAINED, deadline=server.budget.deadline + grace, phase="meta-training")
         outcome.device = getattr(agent, "reported_device", "") or job.device
     finally:
         outcome.steps_used = server.steps_used
+        outcome.adapt_seconds = round(time.monotonic() - serving, 4)  # the phase alone: no start, no saving
         server.close()
     agent.finish_meta_train(Path(job.checkpoint))

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from arena.campaign import plan_trials
 from arena.harness import devices
 from arena.submission import load_submission
@@ -160,3 +162,55 @@ def test_trials_are_crossed_with_meta_training_runs_and_agents_without_one_run_o
         assert again.ran == 0 and again.already_stored == again.planned == 8
     finally:
         store.close()
+
+
+def test_published_checkpoints_replay_the_meta_training_and_refuse_other_code(write_submission, tmp_path: Path) -> None:
+    from arena import campaign, published
+    from arena.errors import ArenaError
+    from arena.harness.executors import LocalExecutor
+    from arena.harness.limits import Limits
+    from arena.store import Store
+
+    text = (
+        "[suite]\nname = 'pub'\nversion = 1\nbudgets = [0]\nadapt_seconds = [5]\nseeds = 1\nmeta_train_seeds = 2\n"
+        "eval_episodes = 2\neval_seconds = 10\nmeta_train_steps = 50\nmeta_train_seconds = 30\ndev_seed = 3\n"
+        "[families.bandit]\ninterpolation = 2\n[families.bandit.train]\narms = 2\ntask = [0, 1000]\nhorizon = 10\n"
+    )
+    (tmp_path / "pub.toml").write_text(text)
+    suite = load_suite(str(tmp_path / "pub.toml"))
+    folder = write_submission("learner", SEEDED_META)
+    learner = load_submission(folder)
+    executor = LocalExecutor(1, Limits(setup_seconds=5.0))
+    trained = Store(tmp_path / "trained.db")
+    replayed = Store(tmp_path / "replayed.db")
+    try:
+        campaign.run([learner], suite, "dev", trained, executor)
+        written = published.publish(trained, learner, suite)
+        assert [p.relative_to(folder) for p in written] == [
+            Path("checkpoints/pub@1/bandit/seed-0"),
+            Path("checkpoints/pub@1/bandit/seed-1"),
+        ]
+        manifest = published.read(written[1])
+        assert (manifest.submission_hash, manifest.suite_version, manifest.steps_used) == (learner.hash, 1, 10)
+        assert load_submission(folder).hash == learner.hash  # checkpoints/ is not part of the identity
+
+        assert published.adopt(replayed, learner, suite) == 2
+        campaign.run([learner], suite, "dev", replayed, executor)
+        metas = replayed.meta_trains()
+        assert {m.node.split("@")[0] for m in metas} == {"published"}  # nothing was meta-trained again
+        assert {m.checkpoint for m in metas} == {str(p.resolve()) for p in written}
+        returns = {(t.variant, t.meta_train_seed): t.episode_returns for t in trained.trials()}
+        assert {(t.variant, t.meta_train_seed): t.episode_returns for t in replayed.trials()} == returns
+
+        (folder / "agent.py").write_text(SEEDED_META + "\n# changed\n")
+        with pytest.raises(ArenaError, match="its code has changed since"):
+            published.adopt(replayed, load_submission(folder), suite)
+        (tmp_path / "pub.toml").write_text(text.replace("seeds = 1", "seeds = 3"))  # version 1, changed
+        with pytest.raises(ArenaError, match="made with another text of pub@1"):
+            published.adopt(replayed, learner, load_suite(str(tmp_path / "pub.toml")))
+        (tmp_path / "pub.toml").write_text(text.replace("version = 1", "version = 2"))
+        with pytest.raises(ArenaError, match="2 of 2 checkpoints of pub@2 are not published"):
+            published.adopt(replayed, learner, load_suite(str(tmp_path / "pub.toml")))
+    finally:
+        trained.close()
+        replayed.close()
