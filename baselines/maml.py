@@ -3,33 +3,38 @@
 The policy's parameters ``theta`` are meta-learned so that a few vanilla policy-gradient steps
 on a new variant give a good policy there.
 
-Inner loop (per task, ``inner_steps`` times): sample ``rollout_steps`` env steps with the current
-parameters, estimate advantages with a linear feature baseline fitted to the returns (as in
-the paper's rllab code: features ``[o, o^2, t, t^2, t^3, 1]``), and take one step of plain
-REINFORCE: ``theta' = theta - alpha * grad_theta L_in(theta)``, with
+Inner loop (per task, ``inner_steps`` times): roll out ``episodes`` fresh whole episodes (one
+per copy of a vector env, all started from a reset; a copy whose episode has ended waits, its
+steps not used) with the current parameters, estimate advantages with a linear feature baseline
+fitted to the returns (as in the paper's rllab code: features ``[o, o^2, t, t^2, t^3, 1]``), with
+episodes cut by the time limit bootstrapped from the baseline's value of their last state, and
+take one step of plain REINFORCE: ``theta' = theta - alpha * grad_theta L_in(theta)``, with
 ``L_in = -mean(log pi(a|s) * A)``.
 
-Outer loop: for a batch of ``meta_batch`` train variants, sample post-update rollouts with
-``theta'_i`` and maximise their return as a function of ``theta``, differentiating *through* the
-inner step (second-order: the Hessian-vector terms of ``d theta' / d theta`` are kept). The outer
-step is PPO-style, as in ProMP's "MAML with PPO": ``outer_epochs`` Adam steps on the clipped
+Outer loop: for a batch of ``meta_batch`` train variants, roll out fresh post-update episodes
+with ``theta'_i`` and maximise their return as a function of ``theta``, differentiating *through*
+the inner step (second-order: the Hessian-vector terms of ``d theta' / d theta`` are kept). The
+outer step is PPO-style, as in ProMP's "MAML with PPO": ``outer_epochs`` Adam steps on the clipped
 surrogate ``min(r A, clip(r, 1 - eps, 1 + eps) A)``, ``r = pi_theta'(theta)(a|s) / pi_old(a|s)``,
 recomputing ``theta'(theta)`` from the same pre-update data at every epoch. At the first epoch
-``r = 1`` and the gradient is exactly MAML's.
+``r = 1`` and the gradient is exactly MAML's. With ``inner_steps = 0`` the same loop is
+multi-task pretraining (``maml-pretrain``: the paper's "pretrained" comparison).
 
 Everything is written with ``torch.func``: ``functional_call`` runs the policy on any parameter
 dict, ``torch.func.grad`` takes the inner gradient (differentiable by the outer autograd), and
-on CUDA the tasks of a meta-batch are ``vmap``-ed into one batched computation. On the CPU (the
-default) tasks are looped; if the vmapped path fails on some device, it falls back to the loop.
+on CUDA the tasks of a meta-batch are ``vmap``-ed into one batched computation when their
+batches have one shape. On the CPU (the default) tasks are looped.
 
-A trial spends its budget on the inner loop: ``k = clamp(budget // rollout_steps, 1,
-max_test_inner_steps)`` inner steps of ``budget // k`` env steps each (Finn et al. also evaluate
-with up to three inner steps after meta-training with one), then evaluates ``theta'``
-greedily.
+A trial spends its budget on the inner loop: inner steps of ``episodes`` whole episodes each,
+as many as the budget pays for, up to ``max_test_inner_steps`` (on metarl-v2's nav2d, budgets
+2,000, 6,000 and 20,000 buy 1, 3 and 10 steps), then evaluates ``theta'``: sampling from its
+categorical policy (a greedy policy that never reaches a goal scores the same forever), or the
+Gaussian's mean for continuous actions (Finn et al. evaluate so).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -50,11 +55,11 @@ BASELINE_MAX_OBS = 32  # observation features of the linear baseline, at most
 
 @dataclass(frozen=True)
 class Config:
-    hidden: tuple[int, ...] = (64, 64)  # the paper: two layers of 100 ReLU units
-    num_envs: int = 8  # copies of a variant stepped together
-    meta_batch: int = 4  # tasks per outer update (the paper: 20-40)
-    rollout_steps: int = 200  # env steps (all copies) per task per inner step (the paper: 20 episodes)
-    inner_steps: int = 1  # during meta-training
+    hidden: tuple[int, ...] = (100, 100)  # the paper: two layers of 100 ReLU units
+    num_envs: int = 20  # whole episodes per inner step, one per copy (the paper: 20 trajectories)
+    meta_batch: int = 20  # tasks per outer update (the paper: 20-40)
+    inner_steps: int = 1  # during meta-training (0: multi-task pretraining, no inner step)
+    max_episode_steps: int = 1000  # an episode not ended by then is cut (and bootstrapped)
     inner_lr: float = 0.1  # alpha (the paper's value for its RL experiments)
     outer_lr: float = 1e-3  # Adam
     outer_epochs: int = 5  # PPO-style epochs per meta-batch
@@ -62,7 +67,7 @@ class Config:
     max_grad_norm: float = 1.0
     gamma: float = 0.99
     baseline_ridge: float = 1e-5  # rllab's LinearFeatureBaseline reg_coeff
-    max_test_inner_steps: int = 3
+    max_test_inner_steps: int = 10
     vmap_tasks: str = "auto"  # "auto": vmap on CUDA, loop on CPU; "always"; "never"
 
 
@@ -166,84 +171,117 @@ def meta_loss(
 # --------------------------------------------------------------------------------------------
 
 
-def linear_baseline_advantages(
-    obs: np.ndarray, rewards: np.ndarray, dones: np.ndarray, times: np.ndarray, gamma: float, ridge: float
-) -> np.ndarray:
-    """Returns-to-go minus a linear feature baseline fitted to them (Duan et al. 2016); all ``[S, N]``.
-
-    Episodes cut by the end of the batch are not bootstrapped (the paper's batches are whole
-    episodes; here a batch is a fixed number of steps).
-    """
-    returns = np.zeros_like(rewards)
-    running = np.zeros(rewards.shape[1])
-    for t in reversed(range(rewards.shape[0])):
-        running = rewards[t] + gamma * running * (1.0 - dones[t])
-        returns[t] = running
-    o = obs.reshape(-1, obs.shape[-1]).astype(np.float64)
+def _features(obs: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """rllab's LinearFeatureBaseline features of rows of observations at episode steps."""
+    o = obs.astype(np.float64)
     if o.shape[1] > BASELINE_MAX_OBS:  # boards: a fixed random projection keeps the solve small
         o = o @ np.random.default_rng(0).normal(size=(o.shape[1], BASELINE_MAX_OBS)) / np.sqrt(o.shape[1])
     tt = times.reshape(-1, 1).astype(np.float64) / 100.0
-    features = np.concatenate([o, o**2, tt, tt**2, tt**3, np.ones_like(tt)], axis=1)
-    target = returns.reshape(-1)
-    reg = ridge
+    return np.concatenate([o, o**2, tt, tt**2, tt**3, np.ones_like(tt)], axis=1)
+
+
+def _fit(features: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:
     for _ in range(5):  # rllab raises the regulariser until the solve is finite
-        w = np.linalg.solve(features.T @ features + reg * np.eye(features.shape[1]), features.T @ target)
+        w = np.linalg.solve(features.T @ features + ridge * np.eye(features.shape[1]), features.T @ target)
         if np.all(np.isfinite(w)):
-            break
-        reg *= 10
+            return w
+        ridge *= 10
+    return np.zeros(features.shape[1])
+
+
+def linear_baseline_advantages(
+    obs: np.ndarray,
+    next_obs: np.ndarray,
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    cut: np.ndarray,
+    times: np.ndarray,
+    alive: np.ndarray,
+    gamma: float,
+    ridge: float,
+) -> np.ndarray:
+    """Returns-to-go minus a linear feature baseline fitted to them (Duan et al. 2016), over the
+    ``alive`` steps; all ``[S, N]`` (``obs``, ``next_obs``: ``[S, N, D]``).
+
+    ``cut`` marks an episode's last step where it did not terminate (the time limit, or the end
+    of the collection): its return is bootstrapped from the baseline's value of the state it led
+    to, with the baseline of a first fit, then fitted again. Normalised over the alive steps.
+    """
+    flat = alive.reshape(-1).astype(bool)
+    features = _features(obs.reshape(-1, obs.shape[-1]), times)[flat]
+    tail = np.zeros_like(rewards, dtype=np.float64)
+    for _ in range(2):
+        returns = np.zeros_like(rewards, dtype=np.float64)
+        running = np.zeros(rewards.shape[1])
+        for t in reversed(range(rewards.shape[0])):
+            ended = terminated[t] | cut[t]
+            running = rewards[t] + gamma * np.where(ended, tail[t], running)
+            returns[t] = running
+        target = returns.reshape(-1)[flat]
+        w = _fit(features, target, ridge)
+        value_next = _features(next_obs.reshape(-1, next_obs.shape[-1]), times + 1) @ w
+        tail = np.where(cut, value_next.reshape(rewards.shape), 0.0)
     advantages = target - features @ w
-    return ((advantages - advantages.mean()) / (advantages.std() + 1e-8)).reshape(rewards.shape)
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
 
 @torch.no_grad()
-def sample(
-    env: BatchedEnv, policy: Policy, params: Params, steps: int, c: Config, device: torch.device
+def sample_episodes(
+    env: BatchedEnv, policy: Policy, params: Params, c: Config, device: torch.device, seed: int
 ) -> TaskBatch | None:
-    """``steps`` vector steps with ``params``; None if the budget ended before ``steps`` were taken."""
-    actions_space = env.actions
-    obs_l, act_l, mask_l, logp_l, rew_l, done_l, time_l = [], [], [], [], [], [], []
-    for _ in range(steps):
+    """One fresh whole episode per copy of ``env`` (reset first) with ``params``; None if the
+    budget ended before every copy's episode did."""
+    space = env.actions
+    env.reset(seed=seed)
+    n = env.n
+    running = np.ones(n, dtype=bool)  # still in its first episode
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("obs", "act", "mask", "logp", "rew", "term", "cut", "t", "alive", "next")
+    }
+    for step_index in range(c.max_episode_steps):
         obs = torch.as_tensor(env.obs, device=device)
-        if actions_space.discrete:
-            masks = torch.ones(env.n, actions_space.size, dtype=torch.bool, device=device)
+        if space.discrete:
+            masks = torch.ones(n, space.size, dtype=torch.bool, device=device)
             if env.masks is not None:
                 masks = torch.as_tensor(env.masks, device=device)
             logits = functional_call(policy, params, (obs,)).masked_fill(~masks, -1e9)
             actions = torch.distributions.Categorical(logits=logits).sample()
         else:
-            masks = torch.ones(env.n, 1, dtype=torch.bool, device=device)
+            masks = torch.ones(n, 1, dtype=torch.bool, device=device)
             mean = functional_call(policy, params, (obs,))
             actions = mean + params["log_std"].exp() * torch.randn_like(mean)
-        logp = log_prob(policy, params, obs, actions, masks)
-        time_l.append(env.episode_step.copy())
+        rows["t"].append(env.episode_step.copy())
         try:
-            step = env.step(actions_space.to_env(actions.cpu().numpy(), env.n))
+            step = env.step(space.to_env(actions.cpu().numpy(), n))
         except arena.BudgetExhausted:
+            return None
+        last = step_index == c.max_episode_steps - 1
+        rows["obs"].append(obs)
+        rows["act"].append(actions)
+        rows["mask"].append(masks)
+        rows["logp"].append(log_prob(policy, params, obs, actions, masks))
+        rows["rew"].append(step.reward)
+        rows["term"].append(step.terminated)
+        rows["cut"].append(~step.terminated & (step.truncated | last))
+        rows["alive"].append(running.copy())
+        rows["next"].append(step.next_obs)
+        running &= ~step.done
+        if not running.any():
             break
-        obs_l.append(obs)
-        act_l.append(actions)
-        mask_l.append(masks)
-        logp_l.append(logp)
-        rew_l.append(step.reward)
-        done_l.append(step.done.astype(np.float64))
         if env.exhausted:
-            break
-    if not obs_l:
-        return None
+            return None
+    alive = np.stack(rows["alive"])
     advantages = linear_baseline_advantages(
-        torch.stack(obs_l).cpu().numpy(),
-        np.stack(rew_l),
-        np.stack(done_l),
-        np.stack(time_l[: len(obs_l)]),
-        c.gamma,
-        c.baseline_ridge,
-    )
+        torch.stack(rows["obs"]).cpu().numpy(), np.stack(rows["next"]), np.stack(rows["rew"]),
+        np.stack(rows["term"]), np.stack(rows["cut"]), np.stack(rows["t"]), alive, c.gamma, c.baseline_ridge,
+    )  # fmt: skip
+    keep = torch.as_tensor(alive.reshape(-1), device=device)
     return TaskBatch(
-        obs=torch.stack(obs_l).flatten(0, 1),
-        actions=torch.stack(act_l).flatten(0, 1),
-        masks=torch.stack(mask_l).flatten(0, 1),
-        advantages=torch.as_tensor(advantages, dtype=torch.float32, device=device).flatten(0, 1),
-        logp_old=torch.stack(logp_l).flatten(0, 1),
+        obs=torch.stack(rows["obs"]).flatten(0, 1)[keep],
+        actions=torch.stack(rows["act"]).flatten(0, 1)[keep],
+        masks=torch.stack(rows["mask"]).flatten(0, 1)[keep],
+        advantages=torch.as_tensor(advantages, dtype=torch.float32, device=device),
+        logp_old=torch.stack(rows["logp"]).flatten(0, 1)[keep],
     )
 
 
@@ -265,6 +303,7 @@ class MAML(arena.Agent):
         mode = self.config.vmap_tasks
         self.use_vmap = mode == "always" or (mode == "auto" and self.device.type == "cuda")
         self.adapted: Params = self._params()
+        self.generator = torch.Generator(device=self.device).manual_seed(spec.seed)  # evaluation's sampling
 
     def _params(self) -> Params:
         return {k: v.detach() for k, v in self.policy.named_parameters()}
@@ -280,35 +319,40 @@ class MAML(arena.Agent):
     def meta_train(self, tasks: arena.TaskSampler) -> None:
         c = self.config
         optimizer = torch.optim.Adam(self.policy.parameters(), lr=c.outer_lr)
-        steps = max(1, c.rollout_steps // c.num_envs)
-        running, iteration = True, 0
-        while running:
+        for iteration in itertools.count():
             batch: list[tuple[list[TaskBatch], TaskBatch]] = []
             theta = self._params()
             for i in range(c.meta_batch):
+                seed = self.spec.seed + 1000 * iteration + 10 * i
                 try:
                     env = BatchedEnv(tasks.sample(num_envs=c.num_envs))
-                    env.reset(seed=self.spec.seed + 1000 * iteration + i)
                 except arena.BudgetExhausted:
-                    running = False
                     break
-                pre: list[TaskBatch] = []
-                params = theta
-                for _ in range(c.inner_steps):
-                    data = sample(env, self.policy, params, steps, c, self.device)
-                    if data is None or data.obs.shape[0] < steps * env.n:
-                        break
-                    pre.append(data)
-                    params = self._inner(params, data)
-                post = sample(env, self.policy, params, steps, c, self.device) if len(pre) == c.inner_steps else None
-                env.close()
-                if post is None or post.obs.shape[0] < steps * env.n:
-                    running = False  # the budget ended inside this task: drop it
-                    break
+                try:
+                    pre: list[TaskBatch] = []
+                    params = theta
+                    for k in range(c.inner_steps):
+                        data = sample_episodes(env, self.policy, params, c, self.device, seed + k)
+                        if data is None:
+                            break
+                        pre.append(data)
+                        params = self._inner(params, data)
+                    post = (
+                        sample_episodes(env, self.policy, params, c, self.device, seed + 9)
+                        if len(pre) == c.inner_steps
+                        else None
+                    )
+                except arena.BudgetExhausted:
+                    post = None
+                finally:
+                    env.close()
+                if post is None:
+                    break  # the budget ended inside this task: drop it, and stop
                 batch.append((pre, post))
             if batch:
                 self._outer_update(optimizer, batch)
-            iteration += 1
+            if len(batch) < c.meta_batch:
+                return
 
     def _outer_update(self, optimizer: torch.optim.Optimizer, batch: list[tuple[list[TaskBatch], TaskBatch]]) -> None:
         c = self.config
@@ -321,7 +365,8 @@ class MAML(arena.Agent):
             optimizer.step()
 
     def _meta_loss(self, params: Params, batch: list[tuple[list[TaskBatch], TaskBatch]]) -> torch.Tensor:
-        if self.use_vmap:
+        shapes = {tuple(b.obs.shape[0] for b in (*pre, post)) for pre, post in batch}
+        if self.use_vmap and len(shapes) == 1:  # vmap needs one shape: episodes of equal lengths
             try:
                 return meta_loss(self.policy, params, batch, self.config, use_vmap=True)
             except (RuntimeError, NotImplementedError) as exc:  # an op without a batching rule here
@@ -339,29 +384,30 @@ class MAML(arena.Agent):
     # -- a trial: the budget buys the inner loop's rollouts ---------------------------------------
 
     def adapt(self, env: Any) -> None:
+        """Inner steps of one whole episode per copy each, while the budget pays for another."""
         c = self.config
         benv = BatchedEnv(env)
-        benv.reset(seed=self.spec.seed)
         budget = self.spec.budget_steps
-        k = int(np.clip(budget // c.rollout_steps, 1, c.max_test_inner_steps))
-        steps = max(1, budget // k // benv.n)
         params = self._params()
-        for _ in range(k):
-            data = sample(benv, self.policy, params, steps, c, self.device)
+        for k in range(c.max_test_inner_steps):
+            spent = benv.steps
+            data = sample_episodes(benv, self.policy, params, c, self.device, self.spec.seed + k)
             if data is None:
-                break
+                return  # the budget ended inside the episodes: no step on a partial batch
             params = self._inner(params, data)
             self.adapted = params
-            if benv.exhausted or data.obs.shape[0] < steps * benv.n:
-                break
+            cost = benv.steps - spent
+            if budget - benv.steps < cost:
+                return
 
     @torch.no_grad()
     def act(self, observation: Any, info: dict[str, Any]) -> Any:
         obs = torch.as_tensor(flatten_obs(self.spec.observation_space, observation, 1), device=self.device)
         out = functional_call(self.policy, self.adapted, (obs,))
         if not self.actions.discrete:
-            return self.actions.one(out.cpu().numpy())
+            return self.actions.one(out.cpu().numpy())  # the Gaussian's mean
         mask = read_masks(info, 1, self.actions.size, vector=False)
         if mask is not None:
             out = out.masked_fill(~torch.as_tensor(mask, device=self.device), -1e9)
-        return self.actions.one(out.argmax(-1).cpu().numpy())
+        action = torch.multinomial(torch.softmax(out, -1), 1, generator=self.generator).squeeze(-1)
+        return self.actions.one(action.cpu().numpy())

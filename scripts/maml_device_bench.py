@@ -53,7 +53,7 @@ def seconds_per_meta_gradient(device: torch.device, meta_batch: int, rows: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=CONFIG.rollout_steps, help="rows per task batch")
+    parser.add_argument("--rows", type=int, default=2000, help="rows per task batch (20 episodes of 100 steps)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)  # as an agent worker runs

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +26,23 @@ from arena.cli.app import (
 from arena.cli.results import print_standings, records, reference_hashes
 from arena.errors import ArenaError
 
+if TYPE_CHECKING:
+    from arena.suites import Suite
+
+
+def only_families(suite: Suite, families: Sequence[str]) -> Suite:
+    """The suite with only ``families`` (all where none are named). Each family's variants and
+    seeds are drawn on their own, so its trials are exactly those of a run of the whole suite."""
+    if not families:
+        return suite
+    known = [plan.family for plan in suite.families]
+    for name in families:
+        if name not in known:
+            from games import did_you_mean
+
+            raise ArenaError(f"suite {suite.id} has no family {name!r}{did_you_mean(name, known)}")
+    return dataclasses.replace(suite, families=tuple(p for p in suite.families if p.family in families))
+
 
 def _run(
     submission_dirs: list[Path],
@@ -35,6 +54,7 @@ def _run(
     test_seed_file: Path | None,
     address: str | None = None,
     replace: bool = False,
+    families: Sequence[str] = (),
 ) -> Any:
     from arena import campaign
     from arena.boundary import sandbox
@@ -55,7 +75,7 @@ def _run(
             raise ArenaError(f"refusing to run the test split without the full agent sandbox: {why}")
         assert test_seed_file is not None
         test_seed = read_test_seed(test_seed_file)
-    suite = load_suite(suite_name)
+    suite = only_families(load_suite(suite_name), families)
     submissions = [environments.prepare(load_submission(d)) for d in submission_dirs]
     names = Counter(s.name for s in submissions)
     if any(n > 1 for n in names.values()):
@@ -133,6 +153,10 @@ def run_command(
         str | None, typer.Option(help="Ray cluster address (ray executor) [default: start a local Ray]")
     ] = None,
     test_seed_file: Annotated[Path | None, typer.Option(help="file holding the test split's secret seed")] = None,
+    family: Annotated[
+        list[str] | None,
+        typer.Option(help="only this family of the suite (repeatable); its trials are those of a whole run"),
+    ] = None,
     replace: Annotated[
         bool,
         typer.Option(
@@ -142,7 +166,10 @@ def run_command(
     db: DbOption = None,
 ) -> None:
     """Meta-train and evaluate submissions on a suite; resumable and idempotent."""
-    _run(submissions, suite, split, db_path(db), worker_count(workers), executor, test_seed_file, address, replace)
+    _run(
+        submissions, suite, split, db_path(db), worker_count(workers), executor, test_seed_file, address, replace,
+        family or (),
+    )  # fmt: skip
 
 
 @app.command("demo")
