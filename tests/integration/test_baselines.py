@@ -367,3 +367,51 @@ def test_pick_device_warns_when_it_falls_back_to_the_cpu() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pick_device("cpu") == torch.device("cpu")  # asked for the CPU: no warning
+
+
+# --------------------------------------------------------------------------------------------
+# MAML: an inner step is fresh whole episodes; a trial takes the steps its budget pays for
+# --------------------------------------------------------------------------------------------
+
+
+def test_maml_inner_steps_roll_out_fresh_whole_episodes() -> None:
+    """Each batch starts every copy at a reset (nav2d: the origin) and keeps only its first
+    episode: the post-update batch never continues the pre-update episodes."""
+    from baselines.common import Actions, BatchedEnv
+    from baselines.maml import CONFIG, Policy, sample_episodes
+
+    torch.manual_seed(0)
+    variant = "nav2d(goal_range=0.5,horizon=30,task=3)"
+    env = BatchedEnv(games.make_vector(variant, 4))
+    policy = Policy(2, Actions(env.action_space), (8,))
+    params = {k: v.detach() for k, v in policy.named_parameters()}
+    config = dataclasses.replace(CONFIG, num_envs=4)
+    first = sample_episodes(env, policy, params, config, torch.device("cpu"), seed=1)
+    second = sample_episodes(env, policy, params, config, torch.device("cpu"), seed=2)
+    assert first is not None and first.obs.shape[0] == 4 * 30  # four whole episodes of the horizon
+    # A copy that reaches its goal early waits: its steps after that are not part of the batch.
+    assert second is not None and 4 * 10 <= second.obs.shape[0] < 4 * 30
+    for batch in (first, second):
+        assert bool((batch.obs[:4] == 0).all())  # every copy from the start state: nothing continued
+        assert batch.advantages.shape == batch.obs.shape[:1] and abs(float(batch.advantages.mean())) < 1e-5
+
+
+def test_maml_trial_takes_as_many_inner_steps_as_the_budget_pays_for() -> None:
+    from baselines import maml
+
+    steps: list[int] = []
+
+    class Counting(maml.MAML):
+        def _inner(self, params: Any, batch: Any) -> Any:
+            steps.append(batch.obs.shape[0])
+            return super()._inner(params, batch)
+
+    variant = "nav2d(goal_range=0.5,horizon=100,task=3)"
+    spaces = games.make(variant)
+    for budget, expected in ((1999, 0), (2000, 1), (6000, 3), (20000, 10), (50000, 10)):
+        steps.clear()
+        spec = arena.AgentSpec(spaces.observation_space, spaces.action_space, "nav2d", seed=0, budget_steps=budget)
+        agent = Counting(spec)
+        if budget >= 2000:
+            agent.adapt(games.make_vector(variant, maml.CONFIG.num_envs))
+        assert len(steps) == expected and all(rows <= 2000 for rows in steps), (budget, steps)  # goals end some early

@@ -1,6 +1,7 @@
 """Hostile submission read_secret: expect error (report): reads the test-seed file and hunts the filesystem for it."""
 import json
 import os
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 try:
@@ -51,8 +52,13 @@ class Agent(arena.Agent):
         secret = TARGETS.get("secret_file", "/nonexistent")
         found = {"read": attempt(_read, secret), "list_parent": attempt(os.listdir, os.path.dirname(secret))}
         hits = []
+        # A walk bounded in time: on a loaded machine a full walk of a busy /tmp outlasts the
+        # 2 s adaptation, and the report (what the test checks) would never be sent.
+        deadline = time.monotonic() + 0.8
         for top in ("/tmp", "/root", "/home", "/work", "/etc", "/var", "/srv", "/opt", "/run"):
             for root, dirs, files in os.walk(top):
+                if time.monotonic() > deadline:
+                    break
                 for name in files:
                     if "seed" in name or "secret" in name or name.endswith(".db"):
                         hits.append(os.path.join(root, name))
