@@ -620,6 +620,7 @@ def _environment() -> jinja2.Environment:
     env.filters["budget"] = svg.budget_label
     env.filters["sortkey"] = _sort_key
     env.filters["short"] = lambda h: str(h)[:12]
+    env.filters["style"] = svg.style_class
     env.filters["when"] = _when
     env.filters["summary"] = _summary
     env.globals["GROUP_NOTES"] = GROUP_NOTES

@@ -16,7 +16,8 @@ from markupsafe import Markup
 
 from arena.scoring import Interval
 
-PALETTE = 8
+PALETTE = 8  # Okabe-Ito-like, colour-blind safe
+PATTERNS = 3  # solid, dotted, dash-dot: with the palette, 24 distinct (colour, pattern) styles
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,14 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+def style_class(color: int) -> str:
+    """The CSS classes of the ``color``-th submission: its colour and its line pattern, so that
+    up to PALETTE x PATTERNS submissions stay apart on every page (the pattern repeats after)."""
+    return f"s{color % PALETTE} d{(color // PALETTE) % PATTERNS}"
+
+
 def _cls(color: int) -> str:
-    return "muted" if color < 0 else f"s{color % PALETTE}"
+    return "muted" if color < 0 else style_class(color)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:

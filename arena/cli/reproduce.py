@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +22,7 @@ from arena.cli.app import (
     progress_bar,
     progress_callback,
 )
+from arena.cli.run import only_families
 from arena.errors import ArenaError
 
 if TYPE_CHECKING:
@@ -68,6 +70,10 @@ def reproduce_command(
             "each with a checkpoint.json (hash, suite version, steps, wall time, device, commit)",
         ),
     ] = False,
+    cells: Annotated[
+        str | None,
+        typer.Option(help="comma-separated cells (the suite's families) to run [default: every cell]"),
+    ] = None,
     meta_train_only: Annotated[
         bool,
         typer.Option(
@@ -89,8 +95,12 @@ def reproduce_command(
     from arena.suites import load_suite
 
     check_format(fmt)
-    the_suite = load_suite(suite)
-    table = reproduce.published(the_suite)
+    whole = load_suite(suite)
+    table = reproduce.published(whole)
+    the_suite = only_families(whole, [c.strip() for c in (cells or "").split(",") if c.strip()])
+    if cells:
+        kept = {plan.family for plan in the_suite.families}
+        table = dataclasses.replace(table, cells=tuple(c for c in table.cells if c.family in kept))
     if agents is None:
         names = [name for name in table.agents if (BASELINES / name).is_dir() and name != "rl2"]
     else:
@@ -100,7 +110,7 @@ def reproduce_command(
     store = Store(path)
     try:
         if from_checkpoints:
-            for submission in submissions:
+            for submission in (s for s in submissions if s.kind != "reference"):  # references never meta-train
                 adopted = published.adopt(store, submission, the_suite)
                 err.print(f"{submission.label}: {adopted} published checkpoints of {the_suite.id} adopted")
         err.print(f"{', '.join(s.name for s in submissions)} on {the_suite.id}: {len(table.cells)} cells → {path}")

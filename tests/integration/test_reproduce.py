@@ -106,3 +106,55 @@ def test_a_target_holds_one_agent_to_its_own_tolerance_on_its_cells_only() -> No
     shifted = [make_trial(submission="rl2", family="rl2_mdp_n25", seed=s, episode_returns=[off + s]) for s in (0, 1)]
     missed = reproduce.misses(reproduce.compare(table, shifted, ["rl2"]))
     assert [(r.table, r.n) for r in missed if r.measured is not None] == [("mdp", 25)]
+
+
+# -- published checkpoints -------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _arena(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arena.cli", *args], capture_output=True, text=True, timeout=1200, cwd=ROOT
+    )
+
+
+def test_every_published_checkpoint_belongs_to_the_code_and_the_suite_here() -> None:
+    """A change to a baseline's code (its folder or a module it imports) or to a suite's text
+    makes its committed checkpoints another code's: this fails until they are meta-trained again."""
+    from arena import published
+    from arena.submission import load_submission
+    from arena.suites import load_suite
+
+    manifests = sorted(ROOT.glob(f"submissions/*/{published.FOLDER}/*/*/seed-*/{published.MANIFEST}"))
+    assert {m.parts[-6] for m in manifests} >= {"rl2", "maml", "maml-pretrain"}
+    for path in manifests:
+        manifest = published.read(path.parent)
+        submission = load_submission(path.parents[4])
+        suite = load_suite(f"{manifest.suite}@{manifest.suite_version}")
+        assert path.parent == published.folder(submission, suite, manifest.family, manifest.meta_train_seed)
+        assert manifest.submission_hash == submission.hash, f"{path}: meta-trained by other code"
+        assert manifest.suite_sha256 == published.suite_digest(suite), f"{path}: made with another text of the suite"
+        budget = suite.meta_train_steps_of(manifest.family)  # spent, but for a last partial batch of trials
+        assert 0.95 * budget <= manifest.steps_used <= budget, (path, manifest.steps_used)
+
+
+def test_rl2s_published_checkpoint_reproduces_its_cell_without_meta_training(tmp_path: Path) -> None:
+    """The committed rl2-paper checkpoint of bandit n = 10, k = 5, evaluated on the cell's 1,000
+    tasks through the harness: within 3% (plus the CI's half-width) of the paper's RL² (6.7)."""
+    result = _arena(
+        "reproduce", "rl2-paper", "--agents", "rl2", "--from-checkpoints", "--cells", "rl2_bandit_k5_n10",
+        "--format", "json", "--db", str(tmp_path / "r.db"), "--workers", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 published checkpoints of rl2-paper@1 adopted" in result.stderr
+    (row,) = json.loads(result.stdout)
+    assert (row["agent"], row["n"], row["k"], row["tasks"], row["failed"]) == ("rl2", 10, 5, 1000, 0)
+    assert row["passed"] is True, row
+
+
+def test_checkpoints_another_code_has_not_published_are_a_one_line_error(tmp_path: Path) -> None:
+    result = _arena("reproduce", "rl2-paper", "--agents", "maml", "--from-checkpoints", "--db", str(tmp_path / "m.db"))
+    assert result.returncode != 0
+    assert "maml: 14 of 14 checkpoints of rl2-paper@1 are not published" in result.stderr.strip().splitlines()[-1]
+    assert "run without --from-checkpoints to meta-train them" in result.stderr

@@ -33,6 +33,7 @@ from arena.records import MetaTrainRecord, SubmissionRecord, TrialRecord
 from arena.store import Store
 from arena.suites import load_suite
 from leaderboard import build, build_site, builder, make_server, write_standings
+from tests.conftest import make_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -477,3 +478,59 @@ def test_smoke_run_site_in_browser(browser: Any, tmp_path: Path) -> None:
     build_site(db, site)
     assert (site / "submission" / "random.html").is_file()
     check_in_browser(browser, site, ["random"], "overview")
+
+
+def make_crowded_db(path: Path, submissions: int = 20) -> Store:
+    """``submissions`` submissions with shifted scores on smoke@1's dev variants."""
+    suite = load_suite("smoke@1")
+    store = Store(path)
+    rng = np.random.default_rng(1)
+    for k in range(submissions):
+        name, digest = f"agent-{k:02d}", f"{k:064x}"
+        store.add(SubmissionRecord(hash=digest, name=name, version="1", authors=("t",), entry="agent:Agent",
+                                   description="", license="MIT", url="", path=""))  # fmt: skip
+        for tv in suite.variants("dev"):
+            for budget in suite.budgets:
+                for seed in range(suite.seeds):
+                    score = float(k / submissions + budget / 1000 + rng.normal(0, 0.05))
+                    store.add(
+                        make_trial(submission_hash=digest, suite=suite.name, suite_version=suite.version,
+                                   variant=tv.variant.id, budget=budget, seed=seed, submission=name,
+                                   submission_version="1", family=tv.family, variant_group=tv.group,
+                                   eval_return=score, normalized_score=score, episode_returns=(score,))
+                    )  # fmt: skip
+    return store
+
+
+@pytest.mark.browser
+def test_twenty_submissions_stay_apart_and_narrow_screens_scroll_tables_not_pages(browser: Any, tmp_path: Path) -> None:
+    make_crowded_db(tmp_path / "crowd.db").close()
+    site = tmp_path / "site"
+    build_site(tmp_path / "crowd.db", site, n_resamples=N_RESAMPLES)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((site / "index.html").as_uri())
+    styles = page.evaluate(
+        """() => [...document.querySelector('svg.chart').querySelectorAll('g.series')]
+             .filter(g => !g.classList.contains('muted'))
+             .map(g => { const line = g.querySelector('.line'); const s = getComputedStyle(line);
+                         return s.stroke + ' / ' + s.strokeDasharray; })"""
+    )
+    assert len(styles) == 20 and len(set(styles)) == 20, styles  # 20 distinct (colour, pattern) pairs
+    for width in (420, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        for name in ("index.html", "family/smoke-bandit.html", "submission/agent-00.html"):
+            page.goto((site / name).as_uri())
+            overflow = page.evaluate(
+                """(width) => [...document.querySelectorAll('body *')]
+                     .filter(e => e.getBoundingClientRect().right > width + 1 && !e.closest('.table-scroll'))
+                     .map(e => e.tagName + '.' + e.className)"""
+                , width)  # fmt: skip
+            assert overflow == [], (width, name, overflow[:5])
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (width, name)
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto((site / "index.html").as_uri())
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "crowded-420.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / "crowded-1400.png"), full_page=True)
+    page.close()
