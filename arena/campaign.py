@@ -81,6 +81,9 @@ def plan_trials(
     seed_of_split = split_seed(suite, split, test_seed)
     per_submission = []
     for submission in submissions:
+        # A reference agent plays the families it is a reference for (Thompson sampling has
+        # nothing to say about an MDP); a ranked agent plays them all, whatever it declares.
+        plays = set(submission.families) if submission.kind == "reference" and submission.families else None
         jobs = [
             TrialJob(
                 submission=submission,
@@ -95,6 +98,7 @@ def plan_trials(
                 meta_train_seed=meta_train_seed,
             )
             for tv in suite.variants(split, None if split == "dev" else seed_of_split)  # type: ignore[arg-type]
+            if plays is None or tv.family in plays
             for budget, seconds in zip(suite.budgets, suite.adapt_seconds, strict=True)
             for seed in range(suite.seeds)
             for meta_train_seed in suite.meta_train_seed_list()

@@ -32,6 +32,17 @@ def test_several_submissions_are_interleaved_fairly(write_submission, tiny_suite
         assert abs(names[:n].count("a") - names[:n].count("b")) <= 1
 
 
+def test_a_reference_agent_plays_only_its_families_and_an_agent_every_family(write_submission, tiny_suite) -> None:
+    code = "import arena\nclass Agent(arena.Agent):\n    pass\n"
+    reference = load_submission(
+        write_submission("ref", code, extra_manifest='kind = "reference"\nfamilies = ["bandit"]\n')
+    )
+    agent = load_submission(write_submission("agent", code, extra_manifest='families = ["bandit"]\n'))
+    jobs = plan_trials([reference, agent], load_suite(str(tiny_suite)), "dev")
+    assert {job.family for job in jobs if job.submission.name == "ref"} == {"bandit"}
+    assert {job.family for job in jobs if job.submission.name == "agent"} == {"bandit", "cartpole"}
+
+
 def test_devices_round_robin_only_for_agents_that_ask() -> None:
     assert [devices.assign(True, i, 2) for i in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
     assert devices.assign(False, 3, 2) == "cpu"
