@@ -216,7 +216,13 @@ def _submission_views(
         manifest = by_hash.get(h) or SubmissionRecord(hash=h, name=name, version=version)
         slug = _slug(name) if len(names[name]) == 1 else f"{_slug(name)}-{h[:8]}"
         path = Path(manifest.path)
-        folder = f"{path.parent.name}/{path.name}" if path.parent.name == "submissions" else (path.name or name)
+        # The folder the row was run from: a project submission by its path in the checkout,
+        # any other by the path it was stored with (a base name alone names nothing to rerun).
+        folder = (
+            f"{path.parent.name}/{path.name}"
+            if path.parent.name == "submissions"
+            else (str(path) if manifest.path else name)
+        )
         views[h] = SubmissionView(
             hash=h,
             name=name,
@@ -320,6 +326,8 @@ class Row:
     def rank_label(self) -> str:
         if self.entry.kind == "reference":
             return "ref"
+        if self.entry.all_failed:
+            return "–"  # ranked last, with no rank to read: nothing it did was scored
         return ("=" if self.entry.tied else "") + str(self.entry.rank)
 
 
@@ -509,7 +517,8 @@ def _submission_section(
 
 def reproduce_command(sub: SubmissionView, board: Board) -> str:
     """The ``arena run`` command that recomputes a board's row for a submission."""
-    command = f"arena run {sub.folder} --suite {board.suite} --split {board.split}"
+    # The exact suite version: a bare name means the latest version, which may be another board.
+    command = f"arena run {sub.folder} --suite {board.suite}@{board.suite_version} --split {board.split}"
     if board.split == "test":
         command += " --test-seed-file SECRET_SEED_FILE"
     return command

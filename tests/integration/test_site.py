@@ -213,14 +213,14 @@ def test_site_pages_and_downloads(sample_db: Path, tmp_path: Path) -> None:
         assert (site / page).is_file(), page
     maml = (site / "submission" / "maml-x.html").read_text()
     assert "RuntimeError: shape mismatch" in maml  # the error text is shown
-    assert "arena run submissions/maml-x --suite smoke --split dev" in maml
+    assert "arena run submissions/maml-x --suite smoke@1 --split dev" in maml
     assert "Ada Lovelace" in maml and "https://example.org/maml-x" in maml
     assert maml.count("<svg") >= 4  # overall curve, one per family, whiskers
     family = (site / "family" / "smoke-cartpole.html").read_text()
     assert "gravity" in family and "length" in family and "[2.0, 3.0]" in family  # what varies
     assert "extrapolation" in family
     methodology = (site / "methodology.html").read_text()
-    assert "arena run submissions/random --suite smoke --split dev" in methodology
+    assert "arena run submissions/random --suite smoke@1 --split dev" in methodology
     assert "trim_mean" in methodology and "stratified" in methodology
 
     store = Store(sample_db)
@@ -534,3 +534,17 @@ def test_twenty_submissions_stay_apart_and_narrow_screens_scroll_tables_not_page
     page.set_viewport_size({"width": 1400, "height": 900})
     page.screenshot(path=str(ARTIFACTS / "crowded-1400.png"), full_page=True)
     page.close()
+
+
+def test_a_submission_whose_every_trial_failed_ranks_last_and_is_marked(tmp_path: Path) -> None:
+    store = make_crowded_db(tmp_path / "f.db", submissions=2)
+    store.add(SubmissionRecord(hash="f" * 64, name="broken", version="1", authors=("t",), entry="agent:Agent",
+                               description="", license="MIT", url="", path=""))  # fmt: skip
+    for trial in [t for t in store.trials() if t.submission == "agent-00"]:
+        store.add(replace(trial, submission_hash="f" * 64, submission="broken", status="error",
+                          eval_return=None, normalized_score=None, episode_returns=(), error="boom"))  # fmt: skip
+    store.close()
+    index = build_site(tmp_path / "f.db", tmp_path / "site", n_resamples=N_RESAMPLES)
+    assert ranked_names(index) == ["agent-01", "agent-00", "broken"]
+    html = index.read_text()
+    assert re.search(r'title="every trial failed: ranked last">–</td>', html), "the failed row is not marked"
