@@ -36,6 +36,7 @@ TARGETS = {
     "sb3_ratio": (">=", 0.9),
     "parallel_efficiency": (">=", 1.8),
     "metatrain_steps_per_s": (">=", 3.0),
+    "board_seconds_200": ("<=", 10.0),
 }
 META_COPIES = 256  # independent train tasks side by side, as RL2 meta-trains
 META_FAMILIES = ("rl2_bandit_k5_n100", "rl2_mdp_n10")  # a bandit and a tabular MDP of rl2-paper
@@ -271,8 +272,72 @@ class Figure:
         return self.value >= bound if op == ">=" else self.value <= bound
 
 
-def run_bench(quick: bool = False, log: Callable[[str], None] = print, workers: int = 2) -> list[Figure]:
-    """``workers``: the parallel figures compare 1 worker with this many (the target is for 2)."""
+def synthetic_results(path: Path, submissions: int, suite_name: str = "metarl-v1") -> int:
+    """A results DB of ``submissions`` submissions x every dev trial of the suite (metarl-v1:
+    120 each), with made-up scores that rank them apart; returns the trials written."""
+    from arena.records import SubmissionRecord, TrialRecord
+    from arena.store import Store
+
+    suite = load_suite(suite_name)
+    rng = np.random.default_rng(0)
+    store = Store(path)
+    written = 0
+    try:
+        for k in range(submissions):
+            digest, name = f"{k:064x}", f"synthetic-{k:03d}"
+            store.add(SubmissionRecord(hash=digest, name=name, version="1", authors=("arena bench",), entry="a:A"))
+            for tv in suite.variants("dev"):
+                for budget in suite.budgets:
+                    for seed in range(suite.seeds):
+                        score = float(k / submissions + budget / 40_000 + rng.normal(0, 0.1))
+                        store.add(
+                            TrialRecord(
+                                submission_hash=digest, suite=suite.name, suite_version=suite.version, split="dev",
+                                variant=tv.variant.id, budget=budget, seed=seed, submission=name,
+                                submission_version="1", family=tv.family, variant_group=tv.group, status="ok",
+                                eval_return=score, normalized_score=score, episode_returns=(score,), steps_used=budget,
+                                wall_seconds=0.1, adapt_seconds=0.0, error=None, arena_version="bench",
+                            )
+                        )  # fmt: skip
+                        written += 1
+    finally:
+        store.close()
+    return written
+
+
+def _board_seconds(submissions: int, build_site: Callable[[Path, Path], Any] | None) -> Figure:
+    """Seconds to score every board of a synthetic DB (what `arena results` does) and, given the
+    site builder, to build the site; the figure is the slower of the two."""
+    from arena import scoring
+    from arena.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="arena-bench-board-") as tmp:
+        db = Path(tmp) / "synthetic.db"
+        trials = synthetic_results(db, submissions)
+        started = time.perf_counter()
+        store = Store(db)
+        scoring.score(store.trials())
+        store.close()
+        standings = time.perf_counter() - started
+        site = 0.0
+        if build_site is not None:
+            started = time.perf_counter()
+            build_site(db, Path(tmp) / "site")
+            site = time.perf_counter() - started
+    detail = f"synthetic DB: {submissions} submissions x 120 metarl-v1 trials ({trials:,}); scoring {standings:.1f} s"
+    return Figure(
+        f"board_seconds_{submissions}", max(standings, site), detail + (f", site {site:.1f} s" if build_site else "")
+    )
+
+
+def run_bench(
+    quick: bool = False,
+    log: Callable[[str], None] = print,
+    workers: int = 2,
+    build_site: Callable[[Path, Path], Any] | None = None,
+) -> list[Figure]:
+    """``workers``: the parallel figures compare 1 worker with this many (the target is for 2);
+    ``build_site``: the site builder (the CLI's), timed by the board figures."""
     import torch
 
     torch.set_num_threads(1)  # the same as each agent process gets
@@ -362,6 +427,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print, workers: 
                         ratio,
                         f"{family}: batched {ours:,.0f} vs SyncVectorEnv {raw:,.0f} steps/s "
                         f"(one env per copy through the harness: {per_copy:,.0f})",
+                        judged=not quick,  # 51k steps: a fraction of a second, too little to judge
                     )
                 )
         finally:
@@ -380,6 +446,9 @@ def run_bench(quick: bool = False, log: Callable[[str], None] = print, workers: 
     figures.append(_parallel_efficiency_warm(repeats, "random", "random", workers))
     log(f"smoke suite, ppo-scratch, warm workers: {versus}")
     figures.append(_parallel_efficiency_warm(repeats, "ppo-scratch", "ppo", workers))
+    for submissions in (50,) if quick else (50, 200):
+        log(f"a board of {submissions} submissions: scoring and the site")
+        figures.append(_board_seconds(submissions, build_site))
     return figures
 
 

@@ -19,9 +19,12 @@ def bench_command(
 ) -> None:
     """The harness's own speed figures, as ratios measured back to back in one run."""
     from arena.bench import describe_cost_model, run_bench
+    from leaderboard import build_site
 
     check_format(fmt)
-    figures = run_bench(quick=quick, log=lambda text: err.print(f"[dim]bench: {text}[/dim]"), workers=workers)
+    figures = run_bench(
+        quick=quick, log=lambda text: err.print(f"[dim]bench: {text}[/dim]"), workers=workers, build_site=build_site
+    )
     if fmt == "json":
         print_json(
             [

@@ -145,7 +145,11 @@ def test_bench_quick_reports_every_figure_as_json() -> None:
         "parallel_job_time",
         "parallel_efficiency_random",
         "parallel_efficiency_ppo",
+        "metatrain_steps_per_s",
+        "board_seconds_50",
     }
+    assert "SyncVectorEnv" in figures["metatrain_steps_per_s"]["detail"]
+    assert "synthetic DB: 50 submissions" in figures["board_seconds_50"]["detail"]
     for figure in figures.values():
         assert figure["value"] > 0 and figure["value"] == figure["value"], figure  # positive, not NaN
     assert figures["proxy_ratio_64"]["target"] == ">= 0.8" and figures["parallel_efficiency_ppo"]["met"] is None
