@@ -84,7 +84,11 @@ def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scorin
         matches = store.matches()  # ladder hook: cross-play matches, if any
     finally:
         store.close()
-    files = render_site(records, submissions, metas, n_resamples=n_resamples, matches=matches)
+    from leaderboard.releases import history
+
+    files = render_site(
+        records, submissions, metas, n_resamples=n_resamples, matches=matches, releases=history(out_dir)
+    )
     return write_site(Path(out_dir), files)
 
 
@@ -104,7 +108,7 @@ def write_site(out: Path, files: Mapping[str, bytes]) -> BuildReport:
             owned = set(json.loads(manifest.read_text())["files"])
         except (ValueError, KeyError, TypeError, OSError):
             raise ArenaError(f"{manifest} is damaged; remove {out} and build again") from None
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != "releases" for p in out.iterdir()):  # releases are never the site's
         raise ArenaError(f"{out} is not empty and was not built by `arena leaderboard build`; choose another --out")
     written, unchanged = [], 0
     for rel, content in sorted(files.items()):
@@ -343,6 +347,7 @@ class BoardView:
     online: bool  # whether the rows carry the online view's area
     improvement: list[tuple[SubmissionView, list[tuple[SubmissionView, Interval | None]]]]
     families: list[tuple[str, str]]  # (family, href)
+    releases: list[tuple[int, str]] = field(default_factory=list)  # (number, href of its release.json)
 
     @property
     def title(self) -> str:
@@ -658,8 +663,10 @@ def render_site(
     *,
     n_resamples: int = scoring.N_RESAMPLES,
     matches: Sequence[MatchRecord] = (),
+    releases: Mapping[tuple[str, int, str], Sequence[int]] | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the site, by relative path."""
+    """Every file of the site, by relative path; ``releases``: the published releases of each
+    board (``leaderboard.releases.history``), linked from it."""
     env = _environment()
     references = {s.hash for s in submissions if s.kind == "reference"}
     boards = scoring.score(records, baselines=SITE_BASELINES, references=references, n_resamples=n_resamples)
@@ -672,6 +679,10 @@ def render_site(
     }
     subs = _submission_views(records, submissions)
     views = [_board_view(b, subs, meta_trains, online.get(b.id)) for b in boards]
+    for view in views:
+        b = view.board
+        numbers = (releases or {}).get((b.suite, b.suite_version, b.split), ())
+        view.releases = [(n, f"releases/{b.suite}/{b.suite_version}/{b.split}/{n}/release.json") for n in numbers]
     as_of = max((b.finished_at for b in boards), default="")
     suites = []
     for board in boards:

@@ -1,4 +1,4 @@
-"""``arena leaderboard build`` and ``arena leaderboard serve``: the static site."""
+"""``arena leaderboard build``, ``release`` and ``serve``: the static site and its releases."""
 
 from __future__ import annotations
 
@@ -24,6 +24,28 @@ def leaderboard_build(
         f"{len(report.removed)} stale removed.",
         highlight=False,
     )
+
+
+@leaderboard_app.command("release")
+def leaderboard_release(
+    suite: Annotated[str | None, typer.Option(help="release this suite's boards only [default: every board]")] = None,
+    out: Annotated[Path, typer.Option(help="the site folder; releases go under OUT/releases/")] = Path("site"),
+    db: DbOption = None,
+) -> None:
+    """Write an immutable, numbered release of each board whose trials changed since its last
+    (standings.json, trials.csv.gz, release.json with hashes, commit and platform; test-split
+    releases without variant ids or seeds), then rebuild the site, which links them."""
+    from leaderboard.builder import build
+    from leaderboard.releases import release
+
+    for found in release(db_path(db), out, suite):
+        what = "new" if found.created else "unchanged since"
+        console.print(
+            f"{found.suite} v{found.suite_version} {found.split}: {what} release {found.number} → {found.folder}",
+            highlight=False,
+        )
+    report = build(db_path(db), out)
+    console.print(f"{report.index}: {len(report.written)} files written", highlight=False)
 
 
 @leaderboard_app.command("serve")

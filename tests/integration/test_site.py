@@ -8,6 +8,8 @@ suite. Screenshots go to ``artifacts/`` (gitignored).
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import os
@@ -548,3 +550,57 @@ def test_a_submission_whose_every_trial_failed_ranks_last_and_is_marked(tmp_path
     assert ranked_names(index) == ["agent-01", "agent-00", "broken"]
     html = index.read_text()
     assert re.search(r'title="every trial failed: ranked last">–</td>', html), "the failed row is not marked"
+
+
+def test_releases_are_numbered_immutable_linked_and_hide_test_variants(sample_db: Path, tmp_path: Path) -> None:
+    from leaderboard.releases import release
+
+    site = tmp_path / "site"
+    (first,) = release(sample_db, site, n_resamples=N_RESAMPLES)
+    assert (first.suite, first.suite_version, first.split, first.number, first.created) == ("smoke", 1, "dev", 1, True)
+    files = {p.name: p.read_bytes() for p in first.folder.iterdir()}
+    assert set(files) == {"standings.json", "trials.csv.gz", "release.json"}
+    manifest = json.loads(files["release.json"])
+    assert manifest["files"]["standings.json"] == hashlib.sha256(files["standings.json"]).hexdigest()
+    assert manifest["trials"] == 3 * 16 and manifest["metaarena"]["commit"]
+    build_site(sample_db, site, n_resamples=N_RESAMPLES)
+    assert 'href="releases/smoke/1/dev/1/release.json"' in (site / "index.html").read_text()  # linked
+
+    (again,) = release(sample_db, site, n_resamples=N_RESAMPLES)  # the same trials: nothing rewritten
+    assert (again.number, again.created) == (1, False)
+    assert {p.name: p.read_bytes() for p in first.folder.iterdir()} == files
+
+    store = Store(sample_db)
+    trial = next(t for t in store.trials() if t.submission == "random")
+    store.add(replace(trial, seed=99))  # a new trial: release 2, release 1 untouched
+    store.close()
+    (second,) = release(sample_db, site, n_resamples=N_RESAMPLES)
+    assert (second.number, second.created) == (2, True)
+    assert {p.name: p.read_bytes() for p in first.folder.iterdir()} == files
+    assert json.loads((second.folder.parent / "latest.json").read_text())["release"] == 2
+
+    test_db = tmp_path / "test.db"
+    store = Store(test_db)
+    for t in Store(sample_db).trials():
+        store.add(replace(t, split="test"))
+    store.close()
+    (held_out,) = release(test_db, tmp_path / "test-site", n_resamples=N_RESAMPLES)
+    standings = (held_out.folder / "standings.json").read_text()
+    rows = gzip.decompress((held_out.folder / "trials.csv.gz").read_bytes()).decode()
+    assert held_out.split == "test" and "cartpole(" not in standings and "bandit(" not in standings
+    assert "cartpole(" not in rows and "bandit(" not in rows and ",seed," not in rows.splitlines()[0]
+    assert "variant_group" in rows.splitlines()[0]  # scores per family and group stay
+
+
+def test_leaderboard_release_command_releases_then_builds(sample_db: Path, tmp_path: Path) -> None:
+    def release() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "arena.cli", "leaderboard", "release", "--db", str(sample_db), "--out",
+             str(tmp_path / "site")], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "smoke v1 dev: new release 1" in release()
+    assert "smoke v1 dev: unchanged since release 1" in release()
+    assert (tmp_path / "site" / "index.html").is_file()
