@@ -348,6 +348,7 @@ class BoardView:
     improvement: list[tuple[SubmissionView, list[tuple[SubmissionView, Interval | None]]]]
     families: list[tuple[str, str]]  # (family, href)
     releases: list[tuple[int, str]] = field(default_factory=list)  # (number, href of its release.json)
+    self_reported: list[Row] = field(default_factory=list)  # imported results: ranked among themselves, apart
 
     @property
     def title(self) -> str:
@@ -401,6 +402,7 @@ def _board_view(
 
     rows = [row(e) for e in board.entries]
     references = [row(e) for e in board.references]
+    self_reported = [row(e) for e in board.self_reported]
     series = [svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets)) for e in board.entries]
     series += [
         svg.Series(subs[e.hash].label, subs[e.hash].color, e.curve(board.budgets), dashed=True)
@@ -434,6 +436,7 @@ def _board_view(
         online=bool(online_areas),
         improvement=improvement,
         families=[(f, family_href(board, f)) for f in board.families],
+        self_reported=self_reported,
     )
 
 
@@ -497,7 +500,7 @@ def _submission_section(
         for y in board.everyone
         if (iv := board.improvement.get((entry.id, y.id))) is not None
     ]
-    row = next(r for r in (*view.rows, *view.references) if r.entry.hash == entry.hash)
+    row = next(r for r in (*view.rows, *view.references, *view.self_reported) if r.entry.id == entry.id)
     meta_rows = sorted(
         (
             m

@@ -604,3 +604,47 @@ def test_leaderboard_release_command_releases_then_builds(sample_db: Path, tmp_p
     assert "smoke v1 dev: new release 1" in release()
     assert "smoke v1 dev: unchanged since release 1" in release()
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def _workflow_arena_lines(name: str) -> list[str]:
+    text = (ROOT / "docs" / "workflows" / name).read_text()
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("arena ")]
+
+
+@pytest.mark.parametrize(
+    ("workflow", "variables"),
+    [("leaderboard-pages.yml", {}), ("submission-check.yml", {"SUBMISSION": "submissions/random"})],
+)
+def test_the_workflow_templates_commands_work(workflow: str, variables: dict[str, str], tmp_path: Path) -> None:
+    """What the GitHub workflows in docs/workflows/ run, run here (the hosting is not tested)."""
+    lines = _workflow_arena_lines(workflow)
+    assert lines, f"{workflow} runs no arena command"
+    env = {
+        **os.environ, **variables, "DB": str(tmp_path / "w.db"), "SITE": str(tmp_path / "site"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }  # fmt: skip
+    for line in lines:
+        done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+        assert done.returncode == 0, (line, done.stdout[-1500:], done.stderr[-1500:])
+    if workflow == "leaderboard-pages.yml":
+        assert (tmp_path / "site" / "index.html").is_file()
+        assert list((tmp_path / "site" / "releases").glob("*/*/dev/1/release.json"))
+
+
+def test_self_reported_rows_stand_apart_and_are_not_ranked_with_harness_rows(sample_db: Path, tmp_path: Path) -> None:
+    from arena.records import Provenance
+
+    store = Store(sample_db)
+    store.add(SubmissionRecord(hash="e" * 64, name="elsewhere", version="1", authors=("t",), entry="agent:Agent",
+                               description="", license="MIT", url="", path=""))  # fmt: skip
+    for trial in [t for t in store.trials() if t.submission == "random"]:
+        store.add(replace(trial, submission_hash="e" * 64, submission="elsewhere", normalized_score=0.95,
+                          provenance=Provenance.SELF_REPORTED))  # fmt: skip
+    store.close()
+    index = build_site(sample_db, tmp_path / "site", n_resamples=N_RESAMPLES)
+    html = index.read_text()
+    _, _, rest = html.partition('<tbody class="self-reported">')
+    apart, _, _ = rest.partition("</tbody>")
+    assert "elsewhere" in apart and "Self-reported" in apart  # its own band
+    assert ranked_names(index) == ["maml-x", "ppo-lite", "random"]  # its 0.95s rank no harness-run row
+    assert (tmp_path / "site" / "submission" / "elsewhere.html").is_file()
