@@ -164,7 +164,7 @@ def curve_chart(
             for i, (v, budget) in enumerate(zip(s.values, budgets, strict=True))
             if v is not None and math.isfinite(v.estimate)
         ]
-        group = [f'<g class="series {_cls(s.color)}">']
+        group = [f'<g class="series {_cls(s.color)}" data-label="{escape(s.label)}">']
         if len(points) > 1:
             path = " ".join(
                 f"{'M' if j == 0 else 'L'}{_num(x)},{_num(frame.y(v.estimate, low, high))}"

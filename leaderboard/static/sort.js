@@ -34,3 +34,22 @@ document.querySelectorAll("table.sortable").forEach((table) => {
     });
   });
 });
+
+// Legends toggle their lines, also progressive enhancement: without JS every line is drawn.
+// A legend item hides (or shows again) the series of that label in the charts of its section.
+document.querySelectorAll("ul.legend li[data-label]").forEach((item) => {
+  const section = item.closest("section") ?? document;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "toggle";
+  button.setAttribute("aria-pressed", "true");
+  button.append(...item.childNodes);
+  item.append(button);
+  button.addEventListener("click", () => {
+    const shown = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", String(shown));
+    section.querySelectorAll("svg g.series").forEach((g) => {
+      if (g.dataset.label === item.dataset.label) g.classList.toggle("hidden", !shown);
+    });
+  });
+});

@@ -518,6 +518,13 @@ def test_twenty_submissions_stay_apart_and_narrow_screens_scroll_tables_not_page
                          return s.stroke + ' / ' + s.strokeDasharray; })"""
     )
     assert len(styles) == 20 and len(set(styles)) == 20, styles  # 20 distinct (colour, pattern) pairs
+    toggle = page.locator("ul.legend li[data-label] button.toggle").first  # legends toggle their lines
+    label = toggle.evaluate("b => b.parentElement.dataset.label")
+    toggle.click()
+    hidden = page.evaluate("() => [...document.querySelectorAll('svg g.series.hidden')].map(g => g.dataset.label)")
+    assert hidden and set(hidden) == {label}, hidden
+    toggle.click()
+    assert page.evaluate("() => document.querySelectorAll('svg g.series.hidden').length") == 0
     for width in (420, 1400):
         page.set_viewport_size({"width": width, "height": 900})
         for name in ("index.html", "family/smoke-bandit.html", "submission/agent-00.html"):
