@@ -17,7 +17,7 @@ import itertools
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import replace as replace_record
 from pathlib import Path
@@ -202,7 +202,11 @@ def run(
     *,
     test_seed: int | None = None,
     progress: Progress | None = None,
+    commands: Mapping[str, str] | None = None,
 ) -> RunSummary:
+    """Meta-train and run every trial of the split not yet stored; ``commands``: by submission
+    hash, the command that reruns its trials (nothing secret in it), stored with each trial for
+    "reproduce this row"."""
     started = time.monotonic()
     summary = RunSummary()
     for submission in submissions:
@@ -267,7 +271,8 @@ def run(
                 if progress:
                     progress("meta-training", len(meta_jobs) - meta_left, len(meta_jobs), meta_counts)
             else:
-                store.add(trial_record(finished, outcome, origin))
+                row = trial_record(finished, outcome, origin)
+                store.add(replace_record(row, command=(commands or {}).get(row.submission_hash, "")))
                 summary.statuses[outcome.status] += 1
                 summary.ran += 1
             if progress:

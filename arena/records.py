@@ -92,6 +92,9 @@ class TrialRecord:
     # Schema 4: how the agent process's memory was capped ("cgroup", "rlimit"; "none": a GPU
     # process on a machine without a cgroup memory controller ran uncapped).
     memory_cap: str = ""
+    # Schema 5: the command that ran it (``arena run ...``), with what is secret or local removed:
+    # what the site's "reproduce this row" shows. Empty for rows stored before, and imported ones.
+    command: str = ""
 
     @property
     def key(self) -> tuple[Any, ...]:

@@ -174,10 +174,16 @@ def _migrate_3_to_4(db: sqlite_utils.Database) -> None:
         _add_columns(db, table, {"memory_cap": (str, "")})
 
 
+def _migrate_4_to_5(db: sqlite_utils.Database) -> None:
+    """The command line that ran each trial, redacted (what "reproduce this row" shows): unknown
+    ("") for every row stored before."""
+    _add_columns(db, "trials", {"command": (str, "")})
+
+
 # MIGRATIONS[n] takes a file of schema version n to n + 1, inside the caller's transaction. A
 # migration names its columns itself: later versions of the records must not change it.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4,
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -366,6 +366,7 @@ def _board_view(
     subs: Mapping[str, SubmissionView],
     metas: Sequence[MetaTrainRecord],
     online: Board | None = None,
+    commands: Mapping[tuple[str, str, int, str], str] | None = None,
 ) -> BoardView:
     headline = board.headline_budget
     everyone = [*board.entries, *board.references]
@@ -394,7 +395,8 @@ def _board_view(
             failures=_failures_total(entry.statuses),
             meta=meta,
             expected=expected,
-            command=reproduce_command(sub, board),
+            command=(commands or {}).get((entry.hash, board.suite, board.suite_version, board.split))
+            or reproduce_command(sub, board),
             groups=[largest.groups.get(g) if largest else None for g in board.groups],
             online=online_areas.get(entry.hash),
             success=largest.success_rate if largest else None,
@@ -523,8 +525,19 @@ def _submission_section(
     }
 
 
+def _stored_commands(records: Iterable[TrialRecord]) -> dict[tuple[str, str, int, str], str]:
+    """The command that ran each (submission, board)'s latest trial, where the run stored one."""
+    latest: dict[tuple[str, str, int, str], tuple[str, str]] = {}
+    for r in records:
+        key = (r.submission_hash, r.suite, r.suite_version, r.split)
+        if r.command and (key not in latest or r.finished_at >= latest[key][0]):
+            latest[key] = (r.finished_at, r.command)
+    return {key: command for key, (_, command) in latest.items()}
+
+
 def reproduce_command(sub: SubmissionView, board: Board) -> str:
-    """The ``arena run`` command that recomputes a board's row for a submission."""
+    """The ``arena run`` command that recomputes a board's row for a submission, for rows stored
+    before runs stored their own (schema 5) and for imported ones."""
     # The exact suite version: a bare name means the latest version, which may be another board.
     command = f"arena run {sub.folder} --suite {board.suite}@{board.suite_version} --split {board.split}"
     if board.split == "test":
@@ -681,7 +694,8 @@ def render_site(
         if set(b.families) == set(next(x for x in boards if x.id == b.id).families)
     }
     subs = _submission_views(records, submissions)
-    views = [_board_view(b, subs, meta_trains, online.get(b.id)) for b in boards]
+    commands = _stored_commands(records)
+    views = [_board_view(b, subs, meta_trains, online.get(b.id), commands) for b in boards]
     for view in views:
         b = view.board
         numbers = (releases or {}).get((b.suite, b.suite_version, b.split), ())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,16 @@ from arena.errors import ArenaError
 
 if TYPE_CHECKING:
     from arena.suites import Suite
+
+
+def rerun_command(folder: Path, suite: Suite, split: str, families: Sequence[str]) -> str:
+    """The ``arena run`` that reruns a submission's trials of this run: the folder as given, the
+    suite's exact version, the families; the test seed's file by a placeholder, never its path."""
+    words = ["arena", "run", shlex.quote(str(folder)), "--suite", suite.id, "--split", split]
+    words += [w for family in families for w in ("--family", family)]
+    if split == "test":
+        words += ["--test-seed-file", "SECRET_SEED_FILE"]
+    return " ".join(words)
 
 
 def only_families(suite: Suite, families: Sequence[str]) -> Suite:
@@ -96,8 +107,9 @@ def _run(
     console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
     with interruptible() as signals, progress_bar() as progress:
         summary = campaign.run(
-            submissions, suite, split, store, executor, test_seed=test_seed, progress=progress_callback(progress)
-        )
+            submissions, suite, split, store, executor, test_seed=test_seed, progress=progress_callback(progress),
+            commands={s.hash: rerun_command(d, suite, split, families) for s, d in zip(submissions, submission_dirs, strict=True)},
+        )  # fmt: skip
     failures = _failures(store, suite, split, {s.hash for s in submissions}) if summary.ran else []
     store.close()
     if summary.ran == 0 and not summary.interrupted:

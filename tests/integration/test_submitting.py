@@ -188,6 +188,29 @@ def test_json_is_one_document_and_jsonl_one_object_per_line(stored_db) -> None:
         )
 
 
+def test_each_trial_stores_the_command_that_reruns_it(stored_db) -> None:
+    trials = json.loads(arena("results", "--db", str(stored_db), "--format", "json").stdout)
+    assert {t["command"] for t in trials} == {"arena run submissions/random --suite smoke@2 --split dev"}
+
+
+def test_run_one_family_of_a_suite(tmp_path) -> None:
+    db = tmp_path / "f.db"
+    arena("run", "submissions/random", "--suite", "smoke", "--family", "bandit", "--db", str(db), "-w", "1")
+    trials = json.loads(arena("results", "--db", str(db), "--format", "json").stdout)
+    assert len(trials) == 12 and {t["family"] for t in trials} == {"bandit"}  # smoke@2: 3 variants x 2 x 2
+    assert {t["command"] for t in trials} == {
+        "arena run submissions/random --suite smoke@2 --split dev --family bandit"
+    }
+    full = tmp_path / "full.db"
+    arena("run", "submissions/random", "--suite", "smoke", "--db", str(full), "-w", "1")
+    everything = json.loads(arena("results", "--db", str(full), "--format", "json").stdout)
+    same = {(t["variant"], t["budget"], t["seed"]): t["eval_return"] for t in everything if t["family"] == "bandit"}
+    assert {(t["variant"], t["budget"], t["seed"]): t["eval_return"] for t in trials} == same  # the same trials
+    assert "has no family 'bandt'; did you mean 'bandit'?" in one_line_error(
+        arena("run", "submissions/random", "--suite", "smoke", "--family", "bandt", "--db", str(db), check=False)
+    )
+
+
 def test_standings_prints_the_boards(stored_db) -> None:
     (board,) = json.loads(arena("standings", "--db", str(stored_db), "--format", "json").stdout)
     assert (board["suite"], board["split"], board["entries"][0]["submission"]) == ("smoke", "dev", "random")
