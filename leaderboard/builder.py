@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from arena.records import (
     fields,
     to_row,
 )
+from arena.scorecache import ScoreCache
 from arena.scoring import Aggregate, Board, Entry, Interval
 from arena.store import Store
 from arena.suites import Suite, installed_suite
@@ -50,6 +51,7 @@ from leaderboard.standings import standings_csv, standings_json
 
 HERE = Path(__file__).parent
 MANIFEST = ".metaarena-site.json"
+SCORE_CACHE = ".metaarena-scores.sqlite"  # computed statistics by the trials they come from (arena.scorecache)
 STATIC = ("style.css", "sort.js")
 # What every entry's probability of improvement is computed over (with the reference agents):
 # doing nothing, and learning from scratch. A pair for each pair of submissions would grow with
@@ -86,10 +88,17 @@ def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scorin
         store.close()
     from leaderboard.releases import history
 
-    files = render_site(
-        records, submissions, metas, n_resamples=n_resamples, matches=matches, releases=history(out_dir)
-    )
-    return write_site(Path(out_dir), files)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ArenaError(f"{out} is a file, not a site directory")
+    cache = ScoreCache(out / SCORE_CACHE)  # a rebuild scores only the entries whose trials changed
+    try:
+        files = render_site(
+            records, submissions, metas, n_resamples=n_resamples, matches=matches, releases=history(out), cache=cache
+        )
+    finally:
+        cache.close()
+    return write_site(out, files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,7 +117,7 @@ def write_site(out: Path, files: Mapping[str, bytes]) -> BuildReport:
             owned = set(json.loads(manifest.read_text())["files"])
         except (ValueError, KeyError, TypeError, OSError):
             raise ArenaError(f"{manifest} is damaged; remove {out} and build again") from None
-    elif out.exists() and any(p.name != "releases" for p in out.iterdir()):  # releases are never the site's
+    elif out.exists() and any(p.name not in ("releases", SCORE_CACHE) for p in out.iterdir()):  # not the site's
         raise ArenaError(f"{out} is not empty and was not built by `arena leaderboard build`; choose another --out")
     written, unchanged = [], 0
     for rel, content in sorted(files.items()):
@@ -680,16 +689,24 @@ def render_site(
     n_resamples: int = scoring.N_RESAMPLES,
     matches: Sequence[MatchRecord] = (),
     releases: Mapping[tuple[str, int, str], Sequence[int]] | None = None,
+    cache: MutableMapping[str, Any] | None = None,
 ) -> dict[str, bytes]:
     """Every file of the site, by relative path; ``releases``: the published releases of each
     board (``leaderboard.releases.history``), linked from it."""
     env = _environment()
     references = {s.hash for s in submissions if s.kind == "reference"}
-    boards = scoring.score(records, baselines=SITE_BASELINES, references=references, n_resamples=n_resamples)
+    boards = scoring.score(
+        records, baselines=SITE_BASELINES, references=references, n_resamples=n_resamples, cache=cache
+    )
     online = {
         b.id: b
         for b in scoring.score(
-            records, baselines=SITE_BASELINES, references=references, view="online", n_resamples=n_resamples
+            records,
+            baselines=SITE_BASELINES,
+            references=references,
+            view="online",
+            n_resamples=n_resamples,
+            cache=cache,
         )
         if set(b.families) == set(next(x for x in boards if x.id == b.id).families)
     }

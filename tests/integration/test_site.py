@@ -655,3 +655,28 @@ def test_self_reported_rows_stand_apart_and_are_not_ranked_with_harness_rows(sam
     assert "elsewhere" in apart and "Self-reported" in apart  # its own band
     assert ranked_names(index) == ["maml-x", "ppo-lite", "random"]  # its 0.95s rank no harness-run row
     assert (tmp_path / "site" / "submission" / "elsewhere.html").is_file()
+
+
+def test_a_rebuild_reuses_what_it_computed_and_gives_the_same_bytes(tmp_path: Path) -> None:
+    from arena.scorecache import ScoreCache
+
+    make_crowded_db(tmp_path / "c.db", submissions=4).close()
+    site = tmp_path / "site"
+    build_site(tmp_path / "c.db", site, n_resamples=N_RESAMPLES)
+    cold = (site / "index.html").read_bytes()
+    cached = ScoreCache(site / builder.SCORE_CACHE)
+    stored = len(cached)
+    cached.close()
+    assert stored >= 4  # an entry per submission and view, and their probabilities of improvement
+    report = builder.build(tmp_path / "c.db", site, n_resamples=N_RESAMPLES)
+    assert report.written == () and (site / "index.html").read_bytes() == cold  # the same numbers, from the cache
+    fresh = tmp_path / "fresh"
+    build_site(tmp_path / "c.db", fresh, n_resamples=N_RESAMPLES)
+    assert (fresh / "index.html").read_bytes() == cold  # with or without it
+    from arena import scoring
+
+    records = Store(tmp_path / "c.db").trials()
+    again = ScoreCache(site / builder.SCORE_CACHE)
+    scoring.score(records, baselines=builder.SITE_BASELINES, n_resamples=N_RESAMPLES, cache=again)
+    assert again.hits >= 4 and again.misses == 0  # nothing computed twice
+    again.close()
