@@ -89,8 +89,7 @@ def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scorin
     from leaderboard.releases import history
 
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ArenaError(f"{out} is a file, not a site directory")
+    _owned_files(out)  # refuse a foreign folder before writing anything into it
     cache = ScoreCache(out / SCORE_CACHE)  # a rebuild scores only the entries whose trials changed
     try:
         files = render_site(
@@ -106,19 +105,26 @@ def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scorin
 # --------------------------------------------------------------------------------------------
 
 
-def write_site(out: Path, files: Mapping[str, bytes]) -> BuildReport:
-    """Write ``files`` (relative path -> bytes) under ``out``, incrementally."""
+def _owned_files(out: Path) -> set[str]:
+    """The files an earlier build wrote into ``out``; a one-line error where ``out`` is not a
+    site folder (a file, another program's folder, a damaged manifest)."""
     manifest = out / MANIFEST
     if out.exists() and not out.is_dir():
         raise ArenaError(f"{out} is a file, not a site directory")
-    owned: set[str] = set()
     if manifest.exists():
         try:
-            owned = set(json.loads(manifest.read_text())["files"])
+            return set(json.loads(manifest.read_text())["files"])
         except (ValueError, KeyError, TypeError, OSError):
             raise ArenaError(f"{manifest} is damaged; remove {out} and build again") from None
-    elif out.exists() and any(p.name not in ("releases", SCORE_CACHE) for p in out.iterdir()):  # not the site's
+    if out.exists() and any(p.name not in ("releases", SCORE_CACHE) for p in out.iterdir()):  # not the site's
         raise ArenaError(f"{out} is not empty and was not built by `arena leaderboard build`; choose another --out")
+    return set()
+
+
+def write_site(out: Path, files: Mapping[str, bytes]) -> BuildReport:
+    """Write ``files`` (relative path -> bytes) under ``out``, incrementally."""
+    owned = _owned_files(out)
+    manifest = out / MANIFEST
     written, unchanged = [], 0
     for rel, content in sorted(files.items()):
         path = out / rel
