@@ -291,17 +291,19 @@ class Store:
         family: str | None = None,
         budget: int | None = None,
         every: bool = False,
+        self_reported: bool = False,
     ) -> list[TrialRecord]:
-        """Stored trials, the filters given. Unless ``every``: what standings and the site show,
-        without the rows of superseded submissions (:meth:`supersede`) and without a
-        self-reported row where the harness ran the same trial."""
+        """Stored trials, the filters given. Unless ``every``: what standings show, without the
+        rows of superseded submissions (:meth:`supersede`) and, unless ``self_reported`` (the
+        site, which shows imported rows in a band of their own), without a self-reported row
+        where the harness ran the same trial."""
         where, args = [], []
         for column, value in (("suite", suite), ("split", split), ("family", family), ("budget", budget)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
         if not every:
-            where += [_NOT_SUPERSEDED, _NOT_RERUN]
+            where += [_NOT_SUPERSEDED] if self_reported else [_NOT_SUPERSEDED, _NOT_RERUN]
         order = "submission, suite, split, family, variant, budget, seed"
         return self._records(TrialRecord, " AND ".join(where), args, order)
 

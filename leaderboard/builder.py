@@ -82,7 +82,7 @@ def build(db_path: str | Path, out_dir: str | Path, *, n_resamples: int = scorin
     """:func:`build_site`, also telling which files it wrote and removed."""
     store = Store(db_path, create=False)
     try:
-        records, submissions, metas = store.trials(), store.submissions(), store.meta_trains()
+        records, submissions, metas = store.trials(self_reported=True), store.submissions(), store.meta_trains()
         matches = store.matches()  # ladder hook: cross-play matches, if any
     finally:
         store.close()

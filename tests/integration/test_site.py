@@ -680,3 +680,20 @@ def test_a_rebuild_reuses_what_it_computed_and_gives_the_same_bytes(tmp_path: Pa
     scoring.score(records, baselines=builder.SITE_BASELINES, n_resamples=N_RESAMPLES, cache=again)
     assert again.hits >= 4 and again.misses == 0  # nothing computed twice
     again.close()
+
+
+def test_a_harness_row_and_a_self_reported_row_of_one_submission_appear_apart(sample_db: Path, tmp_path: Path) -> None:
+    """The same submission's imported results of the same trials: the harness's row ranks, the
+    imported one is shown in its own band (the terminal standings keep the harness's only)."""
+    from arena.records import Provenance
+
+    store = Store(sample_db)
+    for trial in [t for t in store.trials() if t.submission == "random"]:
+        store.add(replace(trial, provenance=Provenance.SELF_REPORTED, normalized_score=0.97))
+    assert [t.provenance for t in store.trials() if t.submission == "random"] == ["harness"] * 16
+    store.close()
+    index = build_site(sample_db, tmp_path / "site", n_resamples=N_RESAMPLES)
+    _, _, rest = index.read_text().partition('<tbody class="self-reported">')
+    apart, _, _ = rest.partition("</tbody>")
+    assert "random" in apart
+    assert ranked_names(index) == ["maml-x", "ppo-lite", "random"]
