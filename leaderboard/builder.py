@@ -57,6 +57,7 @@ STATIC = ("style.css", "sort.js")
 # doing nothing, and learning from scratch. A pair for each pair of submissions would grow with
 # the square of the board (issue 23: 417 s at 200 submissions).
 SITE_BASELINES = ("random", "ppo-scratch", "dqn-scratch")
+CONTEXT_LINES = 10  # other entries drawn muted behind a submission's own curves: the leaders
 TRIAL_FIELDS = fields(TrialRecord)
 GROUP_NOTES = {
     "interpolation": "drawn inside the meta-train ranges",
@@ -492,7 +493,9 @@ def _submission_section(
 ) -> dict[str, Any]:
     board = view.board
     sub = subs[entry.hash]
-    others = [e for e in board.entries if e.hash != entry.hash]
+    # Context lines: the board's leaders, not every entry (a page per submission drawing every
+    # other submission made the site grow with the square of the board).
+    others = [e for e in board.entries if e.hash != entry.hash][:CONTEXT_LINES]
 
     def series_for(family: str | None) -> list[svg.Series]:
         context = [svg.Series(subs[e.hash].label, -1, e.curve(board.budgets, family)) for e in others]
