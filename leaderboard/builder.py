@@ -22,7 +22,7 @@ import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,18 +171,26 @@ def _write_atomic(path: Path, content: bytes) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def published(record: TrialRecord) -> TrialRecord:
+    """A trial as the site publishes it: a test-split row without what would name its held-out
+    variant (its id, its seed, an error text that may quote it); per family and group only."""
+    if record.split != "test":
+        return record
+    return replace(record, variant=f"{record.family}({record.variant_group})", seed=0, error=None)
+
+
 def trials_csv(records: Iterable[TrialRecord]) -> str:
     """Trial records as CSV, one row per trial (episode returns as a JSON list)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=TRIAL_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(to_row(record) for record in records)
+    writer.writerows(to_row(published(record)) for record in records)
     return buffer.getvalue()
 
 
 def trials_json(records: Iterable[TrialRecord]) -> str:
     """Trial records as a JSON array of objects."""
-    return json.dumps([as_plain(r) for r in records], indent=1, allow_nan=False) + "\n"
+    return json.dumps([as_plain(published(r)) for r in records], indent=1, allow_nan=False) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,19 +471,25 @@ def _board_view(
 # --------------------------------------------------------------------------------------------
 
 
-def _grouped_failures(entry: Entry) -> list[dict[str, Any]]:
+def _grouped_failures(entry: Entry, held_out: bool = False) -> list[dict[str, Any]]:
+    """Failures by (status, error); ``held_out`` (the test split): no variant ids, seeds or error texts."""
     groups: dict[tuple[str, str], list[scoring.Failure]] = defaultdict(list)
     for failure in entry.failures:
-        groups[(failure.status, failure.error)].append(failure)
+        groups[(failure.status, None if held_out else failure.error)].append(failure)
     out = []
     for (status, error), items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         out.append(
             {
                 "status": status,
-                "error": error or "(no error text)",
-                "summary": _summary(error),
+                "error": error or ("(not published for the test split)" if held_out else "(no error text)"),
+                "summary": _summary(error or ""),
                 "count": len(items),
-                "trials": [f"{f.variant} · {svg.budget_label(f.budget)} steps · seed {f.seed}" for f in items[:50]],
+                "trials": [
+                    f"{f.variant.split('(')[0]} · {svg.budget_label(f.budget)} steps"
+                    if held_out
+                    else f"{f.variant} · {svg.budget_label(f.budget)} steps · seed {f.seed}"
+                    for f in items[:50]
+                ],
                 "more": max(0, len(items) - 50),
             }
         )
@@ -537,7 +551,7 @@ def _submission_section(
         "overall": overall,
         "family_charts": family_charts,
         "improvement": improvement,
-        "failures": _grouped_failures(entry),
+        "failures": _grouped_failures(entry, held_out=board.split == "test"),
         "meta_rows": meta_rows,
         "command": row.command,
     }
@@ -625,7 +639,8 @@ def _family_section(view: BoardView, family: str, subs: Mapping[str, SubmissionV
                 "per_budget": [s.families.get(family) if (s := entry.budgets.get(b)) else None for b in board.budgets],
             }
         )
-    variants = [(v, fg[1]) for v, fg in board.variants.items() if fg[0] == family]
+    # The test split's variants are held out: its pages show families and groups, never ids.
+    variants = [(v, fg[1]) for v, fg in board.variants.items() if fg[0] == family and board.split != "test"]
     variant_rows = []
     for variant, group in variants:
         scores = []

@@ -28,13 +28,13 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import arena
 from arena import scoring
 from arena.errors import ArenaError
 from arena.records import TrialRecord
 from arena.store import Store
+from leaderboard.standings import board_json
 
 RELEASES = "releases"
 HIDDEN_ON_TEST = ("variant", "seed", "split_seed", "error")  # what would name a held-out variant
@@ -59,15 +59,6 @@ def _commit() -> str:
     return found.stdout.strip() if found.returncode == 0 else os.environ.get("ARENA_COMMIT", "unknown")
 
 
-def _without_variants(value: Any) -> Any:
-    """A board's JSON with every per-variant table removed (test split)."""
-    if isinstance(value, dict):
-        return {k: _without_variants(v) for k, v in value.items() if k != "variants"}
-    if isinstance(value, list):
-        return [_without_variants(v) for v in value]
-    return value
-
-
 def trials_csv_gz(records: Iterable[TrialRecord], split: str) -> bytes:
     """The board's trials as CSV, gzipped with no timestamp (the same trials give the same bytes)."""
     names = [f for f in TrialRecord.__dataclass_fields__ if split != "test" or f not in HIDDEN_ON_TEST]
@@ -82,9 +73,7 @@ def trials_csv_gz(records: Iterable[TrialRecord], split: str) -> bytes:
 
 def release_files(board: scoring.Board, records: Sequence[TrialRecord]) -> dict[str, bytes]:
     """``standings.json`` and ``trials.csv.gz`` of one board."""
-    standings = scoring.board_as_dict(board)
-    if board.split == "test":
-        standings = _without_variants(standings)
+    standings = board_json(board)
     ordered = sorted(
         records, key=lambda r: (r.submission_hash, r.family, r.variant, r.budget, r.seed, r.meta_train_seed)
     )

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import IO
+from typing import IO, Any
 
 from arena import scoring
 from arena.records import TrialRecord
@@ -39,6 +39,21 @@ def standings_csv(boards: Sequence[Board]) -> str:
     return buffer.getvalue()
 
 
+def without_variants(value: Any) -> Any:
+    """A board's JSON with every per-variant table removed: what a test-split board publishes."""
+    if isinstance(value, dict):
+        return {k: without_variants(v) for k, v in value.items() if k != "variants"}
+    if isinstance(value, list):
+        return [without_variants(v) for v in value]
+    return value
+
+
+def board_json(board: Board) -> dict[str, Any]:
+    """``scoring.board_as_dict``, without the held-out variants' ids on the test split."""
+    plain = scoring.board_as_dict(board)
+    return without_variants(plain) if board.split == "test" else plain
+
+
 def standings_json(boards: Sequence[Board]) -> str:
     """Every statistic of every board, as one JSON object."""
-    return json.dumps({"boards": [scoring.board_as_dict(b) for b in boards]}, indent=1, allow_nan=False) + "\n"
+    return json.dumps({"boards": [board_json(b) for b in boards]}, indent=1, allow_nan=False) + "\n"

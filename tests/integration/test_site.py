@@ -697,3 +697,20 @@ def test_a_harness_row_and_a_self_reported_row_of_one_submission_appear_apart(sa
     apart, _, _ = rest.partition("</tbody>")
     assert "random" in apart
     assert ranked_names(index) == ["maml-x", "ppo-lite", "random"]
+
+
+def test_a_test_split_site_names_no_held_out_variant(sample_db: Path, tmp_path: Path) -> None:
+    test_db = tmp_path / "test.db"
+    store = Store(test_db)
+    variants = set()
+    for t in Store(sample_db).trials():
+        store.add(replace(t, split="test"))
+        variants.add(t.variant)
+    store.close()
+    site = tmp_path / "site"
+    build_site(test_db, site, n_resamples=N_RESAMPLES)
+    for path in site.rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".csv", ".json"):
+            text = path.read_text()
+            assert not [v for v in variants if v in text], path  # no id of a held-out variant anywhere
+    assert "test split" in (site / "index.html").read_text()
