@@ -84,11 +84,19 @@ def _array(scores: ArrayLike) -> NDArray[np.float64]:
 
 
 def iqm(scores: ArrayLike, axis: int = -1) -> Any:
-    """Interquartile mean: the mean of the middle 50% of the runs (NaN for no runs)."""
-    x = _array(scores)
-    if x.shape[axis] == 0:
+    """Interquartile mean: the mean of the middle 50% of the runs (NaN for no runs).
+
+    ``scipy.stats.trim_mean(x, 0.25)``'s definition (``int(0.25 n)`` runs cut from each end),
+    computed with a sort: on the bootstrap's many short rows (2,000 resamples of tens of runs
+    per entry) ``np.sort`` is 5-10x faster than the partition ``trim_mean`` uses, and the board
+    at 200 submissions spent most of its time there. The values agree to the last bits (the
+    middle runs are summed in sorted order)."""
+    x = np.moveaxis(_array(scores), axis, -1)
+    n = x.shape[-1]
+    if n == 0:
         return math.nan
-    return scipy.stats.trim_mean(x, 0.25, axis=axis)
+    cut = int(0.25 * n)
+    return np.sort(x, axis=-1)[..., cut : n - cut].mean(axis=-1)
 
 
 def optimality_gap(scores: ArrayLike, axis: int = -1) -> Any:
@@ -1021,7 +1029,7 @@ def _ranked(entries: Iterable[Entry]) -> list[Entry]:
 
 
 # Bump when what an entry's statistics mean changes: cached entries are then computed again.
-SCORING_VERSION = 1
+SCORING_VERSION = 2  # 2: the IQM by a sort (the last bits of some values changed)
 _DIGEST_FIELDS = (
     "submission_hash", "submission", "submission_version", "family", "variant", "variant_group", "budget", "seed",
     "meta_train_seed", "model", "status", "normalized_score", "online_score", "success_rate", "error", "arena_version",

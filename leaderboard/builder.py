@@ -473,7 +473,7 @@ def _board_view(
 
 def _grouped_failures(entry: Entry, held_out: bool = False) -> list[dict[str, Any]]:
     """Failures by (status, error); ``held_out`` (the test split): no variant ids, seeds or error texts."""
-    groups: dict[tuple[str, str], list[scoring.Failure]] = defaultdict(list)
+    groups: dict[tuple[str, str | None], list[scoring.Failure]] = defaultdict(list)
     for failure in entry.failures:
         groups[(failure.status, None if held_out else failure.error)].append(failure)
     out = []
