@@ -334,7 +334,7 @@ def _path_without_bwrap(folder: Path) -> str:
 
 
 def test_a_node_without_bubblewrap_is_warned_about_and_refused_for_the_test_split(
-    cluster, suite_file, tmp_path
+    cluster, suite_file, tmp_path, write_submission
 ) -> None:
     from arena.boundary import sandbox
 
@@ -345,7 +345,10 @@ def test_a_node_without_bubblewrap_is_warned_about_and_refused_for_the_test_spli
             os.kill(cluster.nodes.pop("node2").raylet, signal.SIGKILL)
     bare = cluster.start("bare", env={**cluster.env, "PATH": _path_without_bwrap(cluster.base / "nobwrap")})
 
-    dev = cluster.arena(*cluster.run_args(tmp_path / "dev.db", suite_file))
+    # The sleepy random agent: the random agent's trials can all end before the bare node's
+    # actor has answered, and then nothing is warned about or refused.
+    sleepy = write_submission("sleepy", SLEEPY, extra_manifest='includes = ["baselines"]\n')
+    dev = cluster.arena(*cluster.run_args(tmp_path / "dev.db", suite_file, submission=sleepy))
     assert dev.returncode == 0, dev.stderr
     assert f"Ray node {bare.node_id[:12]}: agent workers are NOT fully sandboxed: " in dev.stderr
     assert "bubblewrap is not installed" in dev.stderr
@@ -353,7 +356,9 @@ def test_a_node_without_bubblewrap_is_warned_about_and_refused_for_the_test_spli
     seed = tmp_path / "seed"
     seed.write_text("1234567")
     test = cluster.arena(
-        *cluster.run_args(tmp_path / "test.db", suite_file, "--split", "test", "--test-seed-file", str(seed))
+        *cluster.run_args(
+            tmp_path / "test.db", suite_file, "--split", "test", "--test-seed-file", str(seed), submission=sleepy
+        )
     )
     assert test.returncode == 0, test.stderr
     assert f"Ray node {bare.node_id[:12]}: refusing to run the test split on it" in test.stderr
