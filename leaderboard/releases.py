@@ -22,9 +22,7 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import platform
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 import arena
 from arena import scoring
 from arena.errors import ArenaError
+from arena.published import source_commit
 from arena.records import TrialRecord
 from arena.store import Store
 from leaderboard.standings import board_json
@@ -48,15 +47,6 @@ class Release:
     number: int
     folder: Path
     created: bool  # False: the board had not changed since this release
-
-
-def _commit() -> str:
-    here = Path(__file__).resolve().parent.parent
-    try:
-        found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return os.environ.get("ARENA_COMMIT", "unknown")
-    return found.stdout.strip() if found.returncode == 0 else os.environ.get("ARENA_COMMIT", "unknown")
 
 
 def trials_csv_gz(records: Iterable[TrialRecord], split: str) -> bytes:
@@ -148,7 +138,7 @@ def _release_board(out: Path, board: scoring.Board, records: Sequence[TrialRecor
         "submissions": sorted({(e.hash, e.label) for e in board.everyone}),
         "trials": len(records),
         "trials_finished_at": board.finished_at,
-        "metaarena": {"version": arena.__version__, "commit": _commit()},
+        "metaarena": {"version": arena.__version__, "commit": source_commit()},
         "platform": {"machine": platform.machine(), "python": platform.python_version(), "system": platform.system()},
     }
     (target / "release.json").write_text(json.dumps(manifest, indent=1) + "\n")
