@@ -129,7 +129,12 @@ def _raw_steps_per_second(variant: str, steps: int, copies: int = 1) -> float:
 def _raw_vector_steps_per_second(variant: str, steps: int, copies: int) -> float:
     """Gymnasium's own one-process vector env of ``copies``, with the proxy's autoreset mode and
     the bench agent's action rule: what an agent would step without the harness."""
-    env = games.make_vector(variant, copies)
+    return _sync_vector_rate(games.make_vector(variant, copies), steps)
+
+
+def _sync_vector_rate(env: gym.vector.SyncVectorEnv, steps: int) -> float:
+    """Steps/s of ``env`` (``steps`` in all copies) with the bench agent's action rule."""
+    copies = env.num_envs
     _, info = env.reset(seed=0)
     actions = np.zeros(copies, dtype=np.int64)
     started = time.perf_counter()
@@ -228,16 +233,7 @@ def _raw_metatrain_steps_per_second(family: str, steps: int) -> float:
     env = gym.vector.SyncVectorEnv(
         [partial(games.make, v) for v in variants], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
     )
-    env.reset(seed=0)
-    actions = np.zeros(META_COPIES, dtype=np.int64)
-    started = time.perf_counter()
-    done = 0
-    while done < steps:
-        env.step(actions)
-        done += META_COPIES
-    rate = done / (time.perf_counter() - started)
-    env.close()
-    return rate
+    return _sync_vector_rate(env, steps)
 
 
 def _median_ratio(

@@ -24,14 +24,14 @@ import io
 import json
 import platform
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import arena
 from arena import scoring
 from arena.errors import ArenaError
 from arena.published import source_commit
-from arena.records import TrialRecord
+from arena.records import TrialRecord, fields, to_row
 from arena.store import Store
 from leaderboard.standings import board_json
 
@@ -51,13 +51,11 @@ class Release:
 
 def trials_csv_gz(records: Iterable[TrialRecord], split: str) -> bytes:
     """The board's trials as CSV, gzipped with no timestamp (the same trials give the same bytes)."""
-    names = [f for f in TrialRecord.__dataclass_fields__ if split != "test" or f not in HIDDEN_ON_TEST]
+    names = [f for f in fields(TrialRecord) if split != "test" or f not in HIDDEN_ON_TEST]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    for record in records:
-        row = asdict(record)
-        writer.writerow({k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in row.items()})
+    writer.writerows(to_row(record) for record in records)
     return gzip.compress(buffer.getvalue().encode(), mtime=0)
 
 

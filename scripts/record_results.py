@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,24 +23,13 @@ import arena
 from arena import campaign, scoring
 from arena.harness.executors import LocalExecutor
 from arena.harness.limits import cpuinfo, portable_numerics_env
+from arena.published import source_commit
 from arena.records import as_plain
 from arena.store import Store
 from arena.submission import load_submission
 from arena.suites import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    # Results files being written are not a change to the code that produced them.
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", ".", ":(exclude)submissions/*/results/*"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    ).stdout.strip()
-    return result.stdout.strip() + ("-dirty" if dirty else "") if result.returncode == 0 else "unknown"
 
 
 def platform_info() -> dict[str, str]:
@@ -69,7 +57,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     suite = load_suite(args.suite)
-    revision = commit()
+    revision = source_commit()
     for folder in args.submissions:
         submission = load_submission(folder)
         with tempfile.TemporaryDirectory(prefix="arena-record-") as tmp:

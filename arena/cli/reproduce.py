@@ -26,7 +26,12 @@ from arena.cli.run import only_families
 from arena.errors import ArenaError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from arena.reproduce import Row
+    from arena.store import Store
+    from arena.submission import Submission
+    from arena.suites import Suite
 
 
 def _folder(agent: str) -> Path:
@@ -121,11 +126,10 @@ def reproduce_command(
                     submissions, the_suite, store, make_executor("local", workers or os.cpu_count() or 1),
                     families, progress_callback(progress),
                 )  # fmt: skip
-            for submission in submissions if publish_checkpoints else ():
-                written = published.publish(store, submission, the_suite)
-                err.print(f"{submission.label}: {len(written)} checkpoints published")
+            if publish_checkpoints:
+                _publish(store, submissions, the_suite)
             if failed:
-                ((status, error),) = list(failed.values())[:1]
+                status, error = next(iter(failed.values()))
                 raise ArenaError(f"{len(failed)} meta-training(s) failed, the first {status}: {error}")
             return
         with progress_bar() as progress:
@@ -141,10 +145,7 @@ def reproduce_command(
             err.print("Interrupted: every finished trial is stored; run the same command again to resume.")
             raise typer.Exit(130)
         if publish_checkpoints:
-            for submission in submissions:
-                written = published.publish(store, submission, the_suite)
-                if written:
-                    err.print(f"{submission.label}: {len(written)} checkpoints → {written[0].parent.parent}")
+            _publish(store, submissions, the_suite)
         hashes = {s.hash for s in submissions}
         records = [
             r
@@ -163,6 +164,16 @@ def reproduce_command(
         shown = ", ".join(f"{r.agent} on {r.table} n={r.n}" + (f" k={r.k}" if r.k else "") for r in missed[:5])
         err.print(f"{len(missed)} required cell(s) outside the tolerance: {shown}")
         raise typer.Exit(1)
+
+
+def _publish(store: Store, submissions: Sequence[Submission], suite: Suite) -> None:
+    """Each submission's meta-trained checkpoints of ``suite`` into its folder, said on stderr."""
+    from arena import published
+
+    for submission in submissions:
+        written = published.publish(store, submission, suite)
+        where = f" → {written[0].parent.parent}" if written else ""
+        err.print(f"{submission.label}: {len(written)} checkpoints published{where}")
 
 
 def _table(suite_id: str, source: str, rows: list[Row]) -> Table:
