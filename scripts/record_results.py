@@ -5,7 +5,8 @@
 Writes ``<submission>/results/<suite>-v<version>.json``: the suite and its version, the commit,
 the wall time, the platform (CPU, instruction set, library versions: long meta-training runs
 reproduce bit for bit only on the same numerics), the standings row (IQM with its CI per
-budget) and every trial record. The
+budget), the spread across meta-training runs (each run's own IQM per budget and adaptation
+area, and their range, in the final and online views) and every trial record. The
 ``results/`` folder is not part of a submission's hash, so recording never changes its identity.
 """
 
@@ -18,6 +19,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import arena
 from arena import campaign, scoring
@@ -48,6 +50,40 @@ def platform_info() -> dict[str, str]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
     }
+
+
+def meta_train_spread(records: list[Any], views: tuple[str, ...] = ("final", "online")) -> dict[str, Any]:
+    """Each meta-training run's own standings, scored alone as the whole board is (IQM of the
+    pooled groups per budget, adaptation area), and their range over the runs: the spread that
+    the standings' two-level interval covers, readable without re-scoring."""
+    seeds = sorted({int(r.meta_train_seed) for r in records})
+    out: dict[str, Any] = {"seeds": seeds}
+    for view in views:
+        rows = {}
+        for seed in seeds:
+            boards = scoring.score([r for r in records if r.meta_train_seed == seed], view=view, n_resamples=0)
+            found = scoring.standings_rows(boards)
+            if found:
+                rows[seed] = found[0]
+        if len(rows) != len(seeds):
+            continue  # a view without scores (the online view needs analytic references)
+        budgets = sorted(
+            {int(key[4:]) for row in rows.values() for key in row if key[:4] == "iqm_" and key[4:].isdigit()}
+        )
+        per_budget = {str(b): [rows[s].get(f"iqm_{b}") for s in seeds] for b in budgets}
+        areas = [rows[s].get("adaptation_area") for s in seeds]
+        out[view] = {
+            "iqm": per_budget,
+            "iqm_range": {b: _range(values) for b, values in per_budget.items()},
+            "adaptation_area": areas,
+            "adaptation_area_range": _range(areas),
+        }
+    return out
+
+
+def _range(values: list[Any]) -> list[float] | None:
+    known = [float(v) for v in values if v is not None]
+    return [min(known), max(known)] if known else None
 
 
 def main() -> None:
@@ -86,6 +122,7 @@ def main() -> None:
                     "statuses": dict(summary.statuses),
                     "reproduce": f".venv/bin/python scripts/record_results.py {suite.name} {folder}",
                     "standings": scoring.standings_rows(boards),
+                    "meta_train_spread": meta_train_spread(records),
                     "trials": [as_plain(r) for r in records],
                 },
                 indent=1,
