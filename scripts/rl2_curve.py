@@ -1,0 +1,387 @@
+"""RL²'s learning curve on one ``rl2-paper`` cell, past the suite's budget: steps -> score.
+
+    python scripts/rl2_curve.py --family rl2_mdp_n10 --steps 16000000 [--tasks 500] [--out curve.json]
+    python scripts/rl2_curve.py --family rl2_bandit_k5_n100 --checkpoint submissions/rl2/checkpoints/rl2-paper@1/rl2_bandit_k5_n100/seed-0 --tasks 1000
+    python scripts/rl2_curve.py --family rl2_bandit_k5_n10 --steps 20000 --points 10000 --check 200
+
+**Meta-training** runs in this process, without the sandbox (as ``scripts/gpu_demo.py``'s
+in-process run does), through RL²'s own code: the agent is built from the spec that
+``arena.harness.trial.run_meta_train`` gives it, with the seeds of the suite's meta-training run
+(agent, train-variant sampler, env server), on ``cuda:0`` where there is one. Its train variants
+come from the harness's :class:`~arena.harness.envserver.EnvServer` (batched as the suite asks),
+which counts every step, through the proxies the agent process uses. The loop is
+``RL2.meta_train``'s, written out so it can stop at each point: ``_trial_shape``, a batch of
+``min(trials, max_batch_steps // T, steps_left // T)`` trials, ``_collect``, ``_update``, with one
+Adam optimizer for the whole run. ``steps_left`` is counted to the next point, so the policy
+scored at a point is what a suite budget of that many steps ends with (its last, smaller batch
+included: at 4,000,000 the suite's own run, up to the few extra small batches of the points
+before it and the GPU's numerics).
+
+**Scoring** at each point (1M, 2M, 4M, then every 4M by default): the same ``--tasks`` held-out
+tasks every time, the first of the cell's dev variants (those ``arena reproduce rl2-paper``
+scores, in its order), one trial each, played as ``agent._collect(env, 0, episodes)`` on one
+vector env of those variants, with fixed seeds (the same env and sampling seeds at every point)
+and the agent's own random state put back afterwards, so scoring never changes the training
+run. A task's score is the trial's total reward: what ``arena.reproduce.trial_total`` counts.
+This is what a harness trial of the cell scores: the suite's budget is 0, so the harness never
+calls ``adapt`` and the whole trial is the evaluation, ``eval_episodes`` episodes (1 on bandit
+cells, n on MDP cells) with the hidden state carried through; ``act`` then feeds the network
+``scored = 1``, the reward of the previous action (across episode ends too: ``AgentHost.act``),
+the previous action, and *new episode* at each reset, which are exactly the inputs
+``_collect`` builds at ``adapt_steps = 0``. The policy is the stochastic one
+(``deterministic_eval`` is off) with the actor rounded to float16 first, as ``save`` writes it
+and the trial loads it. The two differ only in random numbers (env seeds, sampled actions):
+``--check N`` plays N harness trials in this process (``arena.inprocess``, the reference a
+sandboxed trial must equal) of the final policy on the first N tasks and prints both means with
+their 95% intervals; ``--checkpoint DIR`` scores a published checkpoint instead of training.
+
+Prints a table (steps, score with its 95% CI over tasks (Student's t), training wall time,
+steps/s) and writes ``--out`` (JSON) after every point. ``--seconds`` stops training in time
+(one more point is scored where it stops); ``--state-out`` saves the whole run (weights, Adam,
+random states, the sampler's position) and ``--resume`` continues it exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the agent process's setting (init_torch reads it)
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import games  # noqa: E402
+from arena.api import AgentSpec  # noqa: E402
+from arena.harness.envserver import Budget, EnvServer  # noqa: E402
+from arena.harness.trial import MetaTrainSeeds  # noqa: E402
+from arena.inprocess import DirectRequests  # noqa: E402
+from arena.reproduce import mean_interval  # noqa: E402
+from arena.seeding import derive_seed  # noqa: E402
+from arena.suites import Suite, load_suite  # noqa: E402
+from arena.worker.host import seeded  # noqa: E402
+from arena.worker.proxy import ProxyTaskSampler  # noqa: E402
+from baselines.common import BatchedEnv  # noqa: E402
+from baselines.rl2 import RL2, RecurrentPolicy  # noqa: E402
+
+SUITE = "rl2-paper"
+NO_LIMIT = 10**15  # the scoring server's budget: scoring is not meta-training
+
+
+def meta_train_spec(suite: Suite, family: str, steps: int, device: str) -> tuple[AgentSpec, MetaTrainSeeds]:
+    """The spec and seeds ``run_meta_train`` gives the agent of the suite's meta-training run 0."""
+    seeds = MetaTrainSeeds.of(suite.id, family, 0, legacy=not suite.meta_train_seeds)
+    spaces = games.make(games.Variant.of(family))
+    spec = AgentSpec(
+        observation_space=spaces.observation_space,
+        action_space=spaces.action_space,
+        family=family,
+        seed=seeds.agent,
+        device=device,
+        budget_steps=steps,
+        budget_seconds=0,  # no time cap: the points are in steps (the agent's own cap is unused here)
+        adapt_budgets=suite.budgets,
+        eval_episodes=suite.eval_episodes_of(family),
+    )
+    return seeded(spec), seeds
+
+
+class CountingVariants:
+    """The suite's train-variant stream, counting what it yields (a resumed run skips as many)."""
+
+    def __init__(self, suite: Suite, family: str, seed: int, skip: int = 0):
+        self.stream = suite.train_sampler(family, seed=seed)
+        self.drawn = 0
+        for _ in range(skip):
+            next(self)
+
+    def __iter__(self) -> CountingVariants:
+        return self
+
+    def __next__(self) -> games.Variant:
+        self.drawn += 1
+        return next(self.stream)
+
+
+@dataclasses.dataclass
+class Run:
+    """One meta-training run of RL² on a cell, driven batch by batch as ``RL2.meta_train`` does."""
+
+    agent: RL2
+    optimizer: torch.optim.Optimizer
+    server: EnvServer
+    variants: CountingVariants
+    expected_length: float | None = None
+    train_seconds: float = 0.0
+    updates: int = 0
+
+    @property
+    def steps(self) -> int:
+        return self.server.steps_used
+
+    def train_to(self, point: int, stop_at: float | None) -> bool:
+        """Meta-train until ``point`` steps (a budget ending there); False if stopped by the clock."""
+        c, agent = self.agent.config, self.agent
+        tasks = ProxyTaskSampler(DirectRequests(self.server), self.server.budget.steps)
+        while True:
+            if stop_at is not None and time.monotonic() >= stop_at:
+                return False
+            adapt_steps, episodes = agent._trial_shape()
+            guess = adapt_steps + (self.expected_length or 1)
+            left = point - self.steps
+            n = int(min(c.trials, max(1, c.max_batch_steps // max(1, guess)), left // max(1, guess)))
+            if n < 1:
+                return True
+            started = time.monotonic()
+            env = BatchedEnv(tasks.sample(num_envs=n, independent=True))
+            try:
+                trials = agent._collect(env, adapt_steps, episodes)
+            finally:
+                env.close()
+            self.expected_length = float(trials.alive.sum(0).max().item()) - adapt_steps
+            agent._update(self.optimizer, trials)
+            if agent.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.train_seconds += time.monotonic() - started
+            self.updates += 1
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "policy": self.agent.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "agent_rng": self.agent.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "steps": self.steps,
+            "drawn": self.variants.drawn,
+            "handles": self.server.next_handle,
+            "expected_length": self.expected_length,
+            "train_seconds": self.train_seconds,
+            "updates": self.updates,
+        }
+
+
+def start_run(suite: Suite, family: str, total: int, device: str, resume: dict[str, Any] | None) -> Run:
+    spec, seeds = meta_train_spec(suite, family, total, device)
+    agent = RL2(spec)
+    optimizer = torch.optim.Adam(agent.policy.parameters(), lr=agent.config.lr, eps=1e-5)  # meta_train's
+    variants = CountingVariants(suite, family, seeds.sampler, skip=resume["drawn"] if resume else 0)
+    server = EnvServer(Budget(total, float(NO_LIMIT)), variants, seeds.env, suite.batched_envs)
+    run = Run(agent, optimizer, server, variants)
+    if resume:
+        agent.policy.load_state_dict(resume["policy"])
+        optimizer.load_state_dict(resume["optimizer"])
+        agent.rng.bit_generator.state = resume["agent_rng"]
+        torch.set_rng_state(resume["torch_rng"])
+        if resume["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
+        server.budget.used = resume["steps"]
+        server.next_handle = resume["handles"]
+        run.expected_length = resume["expected_length"]
+        run.train_seconds = resume["train_seconds"]
+        run.updates = resume["updates"]
+    return run
+
+
+def test_variants(suite: Suite, family: str, count: int) -> list[games.Variant]:
+    found = [tv.variant for tv in suite.variants("dev") if tv.family == family][:count]
+    if len(found) < count:
+        raise SystemExit(f"{family} has {len(found)} dev variants, fewer than --tasks {count}")
+    return found
+
+
+def rounded(policy: RecurrentPolicy) -> RecurrentPolicy:
+    """The policy as a trial plays it: the weights through float16 (what ``RL2.save`` writes)."""
+    out = copy.deepcopy(policy)
+    with torch.no_grad():
+        for p in out.parameters():
+            p.copy_(p.half().float())
+    return out
+
+
+def score(agent: RL2, suite: Suite, variants: list[games.Variant], seed: int) -> list[float]:
+    """Each task's trial total under the current policy, with fixed seeds; the agent's random
+    state (numpy and torch) is put back, so scoring does not change the training run."""
+    saved_rng = agent.rng.bit_generator.state
+    saved_torch = torch.get_rng_state()
+    saved_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    training_policy = agent.policy
+    try:
+        agent.policy = rounded(training_policy)
+        agent.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        server = EnvServer(Budget(NO_LIMIT, float(NO_LIMIT)), iter(variants), seed, suite.batched_envs)
+        tasks = ProxyTaskSampler(DirectRequests(server), NO_LIMIT)
+        env = BatchedEnv(tasks.sample(num_envs=len(variants), independent=True))
+        try:
+            trials = agent._collect(env, 0, max(1, agent.spec.eval_episodes or 1))
+        finally:
+            env.close()
+            server.close()
+        totals = (trials.rewards * trials.alive).sum(0)
+        return [float(x) for x in totals.cpu().numpy().astype(np.float64)]
+    finally:
+        agent.policy = training_policy
+        agent.rng.bit_generator.state = saved_rng
+        torch.set_rng_state(saved_torch)
+        if saved_cuda:
+            torch.cuda.set_rng_state_all(saved_cuda)
+
+
+def harness_check(agent: RL2, suite: Suite, family: str, count: int) -> list[float]:
+    """``count`` trials through the harness's trial procedure in this process, of the policy saved
+    as a checkpoint, on the cell's first ``count`` dev variants: each trial's total reward."""
+    import tempfile
+
+    from arena import campaign
+    from arena.harness.jobs import TrialJob
+    from arena.inprocess import run_trial
+    from arena.submission import load_submission
+
+    submission = load_submission(ROOT / "submissions" / "rl2")
+    totals = []
+    with tempfile.TemporaryDirectory(prefix="rl2-curve-check-") as folder:
+        agent.save(Path(folder))
+        for tv in [tv for tv in suite.variants("dev") if tv.family == family][:count]:
+            job = TrialJob(
+                submission=submission, suite=suite, split="dev", variant=tv.variant.id, group=tv.group,
+                budget=suite.budgets[0], adapt_seconds=suite.adapt_seconds[0], seed=0,
+                split_seed=campaign.split_seed(suite, "dev", None), checkpoint=folder, device=str(agent.device),
+            )  # fmt: skip
+            totals.append(float(sum(run_trial(job).episode_returns)))
+    return totals
+
+
+def point_row(steps: int, values: list[float], run: Run | None, wall: float, paper: float | None) -> dict[str, Any]:
+    mean, (low, high) = mean_interval(values)
+    row: dict[str, Any] = {"steps": steps, "score": round(mean, 3), "ci": [round(low, 3), round(high, 3)]}
+    if run is not None:
+        row.update(
+            updates=run.updates,
+            train_seconds=round(run.train_seconds, 1),
+            wall_seconds=round(wall, 1),
+            steps_per_s=round(steps / run.train_seconds, 1) if run.train_seconds else None,
+        )
+    if paper:
+        row["of_paper"] = round(mean / paper, 4)
+    return row
+
+
+def schedule(points: list[int], every: int, total: int) -> list[int]:
+    out = sorted({p for p in points if p <= total})
+    step = out[-1] + every if out else every
+    while every > 0 and step <= total:
+        out.append(step)
+        step += every
+    if not out or out[-1] != total:
+        out.append(total)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", default="rl2_bandit_k5_n100")
+    parser.add_argument("--steps", type=int, default=16_000_000, help="meta-training steps in all")
+    parser.add_argument("--points", default="1000000,2000000,4000000", help="steps scored, comma-separated")
+    parser.add_argument("--every", type=int, default=4_000_000, help="then a point every this many steps")
+    parser.add_argument("--tasks", type=int, default=500, help="held-out tasks (dev variants) per point")
+    parser.add_argument("--device", default="auto", help="auto (cuda:0 where there is one), cpu or cuda:N")
+    parser.add_argument("--seconds", type=float, default=None, help="stop training after this long")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON, written after every point")
+    parser.add_argument("--state-out", type=Path, default=None, help="save the run here where it stops")
+    parser.add_argument("--resume", type=Path, default=None, help="continue a run saved with --state-out")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="score this RL² checkpoint; no training")
+    parser.add_argument("--check", type=int, default=0, help="also N harness trials of the last policy")
+    args = parser.parse_args()
+    begun = time.monotonic()
+    stop_at = begun + args.seconds if args.seconds else None
+    device = ("cuda:0" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    suite = load_suite(SUITE)
+    cell = suite.published.get("cells", {}).get(args.family, {})
+    paper = cell.get("paper", {}).get("RL²")
+    variants = test_variants(suite, args.family, args.tasks)
+    eval_seed = derive_seed("rl2-curve", args.family, "score")
+    report: dict[str, Any] = {
+        "family": args.family, "suite": suite.id, "paper_rl2": paper, "paper": cell.get("paper", {}),
+        "suite_budget": suite.meta_train_steps_of(args.family), "tasks": args.tasks, "split": "dev",
+        "eval_episodes": suite.eval_episodes_of(args.family), "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else "",
+        "torch": torch.__version__, "python": platform.python_version(),
+        "commit": os.environ.get("ARENA_COMMIT", ""), "points": [],
+    }  # fmt: skip
+
+    def write() -> None:
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=1) + "\n")
+
+    print(f"{args.family} on {device}: {args.tasks} tasks a point, paper RL² {paper}", flush=True)
+    print(f"{'steps':>11} {'score':>9} {'95% CI':>21} {'updates':>7} {'train s':>8} {'steps/s':>8}", flush=True)
+
+    def show(row: dict[str, Any]) -> None:
+        ci = f"[{row['ci'][0]:.2f}, {row['ci'][1]:.2f}]"
+        rate = row.get("steps_per_s") or 0
+        print(
+            f"{row['steps']:>11,} {row['score']:>9.2f} {ci:>21} {row.get('updates', ''):>7} "
+            f"{row.get('train_seconds', ''):>8} {rate:>8.0f}",
+            flush=True,
+        )
+
+    if args.checkpoint:
+        spec, _ = meta_train_spec(suite, args.family, 0, device)
+        agent = RL2(spec)
+        agent.load(args.checkpoint)
+        report["checkpoint"] = str(args.checkpoint)
+        row = point_row(0, score(agent, suite, variants, eval_seed), None, 0.0, paper)
+        row["steps"] = None
+        report["points"].append(row)
+        print(f"checkpoint {args.checkpoint}: {row['score']:.2f} [{row['ci'][0]:.2f}, {row['ci'][1]:.2f}]")
+        run = None
+    else:
+        resume = torch.load(args.resume, weights_only=False) if args.resume else None
+        if resume:
+            report["points"] = resume.get("points", [])
+            for row in report["points"]:
+                show(row)
+        run = start_run(suite, args.family, args.steps, device, resume)
+        agent = run.agent
+        for point in schedule([int(float(p)) for p in args.points.split(",") if p], args.every, args.steps):
+            if point <= run.steps:
+                continue
+            finished = run.train_to(point, stop_at)
+            if run.steps == (report["points"][-1]["steps"] if report["points"] else 0):
+                break  # stopped before taking a step: nothing new to score
+            row = point_row(run.steps, score(agent, suite, variants, eval_seed), run, time.monotonic() - begun, paper)
+            row["scheduled"] = finished
+            report["points"].append(row)
+            show(row)
+            write()
+            if not finished:
+                break
+        if args.state_out:
+            args.state_out.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({**run.state(), "points": report["points"]}, args.state_out)
+    if args.check:
+        harness = harness_check(agent, suite, args.family, args.check)
+        batched = score(agent, suite, variants[: args.check], eval_seed + 1)
+        h_mean, h_ci = mean_interval(harness)
+        b_mean, b_ci = mean_interval(batched)
+        report["check"] = {"tasks": args.check, "harness": [h_mean, *h_ci], "batched": [b_mean, *b_ci]}
+        print(f"check on {args.check} tasks: harness trials {h_mean:.3f} [{h_ci[0]:.3f}, {h_ci[1]:.3f}], "
+              f"batched scoring {b_mean:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}]")  # fmt: skip
+    report["wall_seconds"] = round(time.monotonic() - begun, 1)
+    write()
+
+
+if __name__ == "__main__":
+    main()
