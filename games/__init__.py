@@ -29,6 +29,7 @@ from games.core import (
     random_action,
     register,
 )
+from games.text import NoTextRulesError, TextEnv, TextRules, make_text, parse_answer, text_families, text_rules
 
 provide("games.classic", ("cartpole", "acrobot", "mountaincar", "pendulum"))
 provide("games.metarl", ("bandit", "tabular_mdp", "nav2d", "maze"))
@@ -54,10 +55,13 @@ __all__ = [
     "Family",
     "FloatParam",
     "IntParam",
+    "NoTextRulesError",
     "Param",
     "Spec",
     "SpecError",
     "SpecParam",
+    "TextEnv",
+    "TextRules",
     "Variant",
     "did_you_mean",
     "families",
@@ -65,10 +69,14 @@ __all__ = [
     "format_spec",
     "get_family",
     "make",
+    "make_text",
     "make_vector",
+    "parse_answer",
     "parse_spec",
     "parse_variant",
     "provide",
     "random_action",
     "register",
+    "text_families",
+    "text_rules",
 ]

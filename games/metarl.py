@@ -15,8 +15,20 @@ MAX_ARMS = 10
 
 
 def bandit_means(params: dict[str, Any]) -> np.ndarray:
-    """The arms' success probabilities, drawn from the variant's task seed."""
-    return np.random.default_rng(params["task"]).uniform(0.0, 1.0, size=params["arms"])
+    """The arms' success probabilities, drawn from the variant's task seed.
+
+    ``gap`` 0 (the default, every variant written before it existed): each arm's mean is drawn
+    from U[0, 1]. ``gap`` Δ > 0: the setting of Krishnamurthy et al. 2024 ("Can large language
+    models explore in-context?"): one best arm, at an index drawn from the task seed, has mean
+    0.5 + Δ/2 and every other arm 0.5 - Δ/2.
+    """
+    rng = np.random.default_rng(params["task"])
+    gap = float(params.get("gap", 0.0))
+    if gap == 0.0:
+        return rng.uniform(0.0, 1.0, size=params["arms"])
+    means = np.full(params["arms"], 0.5 - gap / 2)
+    means[int(rng.integers(params["arms"]))] = 0.5 + gap / 2
+    return means
 
 
 class BernoulliBandit(gym.Env):
@@ -85,6 +97,9 @@ register(
             "arms": IntParam(5, 2, MAX_ARMS, "number of arms"),
             "horizon": IntParam(100, 10, 1000, "pulls per episode"),
             "task": IntParam(0, 0, 2**31 - 1, "seed of the arms' success probabilities"),
+            "gap": FloatParam(
+                0.0, 0.0, 1.0, "0: means drawn from U[0, 1]; else one best arm at 0.5 + gap/2, the rest at 0.5 - gap/2"
+            ),
         },
         description="k-armed Bernoulli bandit with unknown arm means: explore, then exploit (RL^2).",
         group="metarl",
@@ -448,6 +463,24 @@ class Maze(gym.Env):
                 )
             rows.append("".join(line))
         return f"step {self.t}/{self.horizon}\n" + "\n".join(rows)
+
+    def agent_text(self) -> str:
+        """What the agent sees, as text (the text track's ``info["text"]``): its position and
+        the 5x5 window around it, never the rest of the maze (``render`` shows all of it)."""
+        r, c = self.pos
+        w = 2 * VIEW + 1
+        walls = self.wall_pad[r : r + w, c : c + w]
+        goal = self.goal_pad[r : r + w, c : c + w]
+        rows = [
+            "".join(
+                "@" if (i, j) == (VIEW, VIEW) else "G" if goal[i, j] else "#" if walls[i, j] else "." for j in range(w)
+            )
+            for i in range(w)
+        ]
+        head = f"step {self.t}/{self.horizon}: you are at row {r}, column {c}"
+        if self.pos == self.goal:
+            head += " (the goal: reached)"
+        return head + "\n" + "\n".join(rows)
 
 
 def _maze_stats(params: dict[str, Any]) -> tuple[float, float, float, float]:

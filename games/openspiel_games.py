@@ -632,7 +632,7 @@ register(
             "columns": IntParam(7, 4, 9, "board width"),
             "x_in_row": IntParam(4, 3, 5, "discs in a row that win"),
             "seat": SEAT,
-            "opponent": SpecParam("random", MCTS_OPPONENTS, "who plays the other seat"),
+            "opponent": SpecParam(Spec("random"), MCTS_OPPONENTS, "who plays the other seat"),
         },
         description="Connect-N on a variable board (OpenSpiel) against an opponent policy.",
         group="openspiel",
@@ -650,7 +650,7 @@ register(
             "rows": IntParam(8, 5, 8, "board height"),
             "columns": IntParam(8, 3, 8, "board width"),
             "seat": SEAT,
-            "opponent": SpecParam("random", MCTS_OPPONENTS, "who plays the other seat"),
+            "opponent": SpecParam(Spec("random"), MCTS_OPPONENTS, "who plays the other seat"),
         },
         description="Breakthrough: race a pawn to the far row (OpenSpiel); board size and opponent vary.",
         group="openspiel",
@@ -725,7 +725,7 @@ register(
             "num_cards": IntParam(6, 3, MAX_CARDS, "cards in each hand and in the prize deck"),
             "points_order": ChoiceParam("random", ("random", "descending", "ascending"), "order of the prizes"),
             "seat": SEAT,
-            "opponent": SpecParam("random", MCTS_OPPONENTS, "who plays the other seat"),
+            "opponent": SpecParam(Spec("random"), MCTS_OPPONENTS, "who plays the other seat"),
         },
         description="Goofspiel: bid cards simultaneously for prizes (OpenSpiel); deck size, prize order, opponent vary.",
         group="openspiel",
@@ -749,6 +749,30 @@ class KuhnEnv(PieceEnv):
     @classmethod
     def build_game_string(cls, params: dict[str, Any]) -> str:
         return "kuhn_poker"
+
+    def agent_text(self) -> str:
+        """What the agent knows, as text (the text track's ``info["text"]``): its own card and
+        the betting, as its observation does; ``render`` shows both cards."""
+        if self.state is None:
+            return "kuhn poker: not reset"
+        history = self.state.history()
+        lines = [f"You are player {self.seat + 1} (player 1 acts first)."]
+        if len(history) > self.seat:
+            lines.append(f"Your card: {'JQK'[history[self.seat]]}.")
+        bets: list[str] = []
+        facing = False  # a bet stands: pass folds, bet calls
+        for i, a in enumerate(history[2:]):
+            move = (("pass (fold)", "bet (call)") if facing else ("pass", "bet"))[a]
+            bets.append(f"{'you' if i % 2 == self.seat else 'opponent'} {move}")
+            facing = facing or a == 1
+        lines.append(f"Betting so far: {', '.join(bets) if bets else 'none'}.")
+        if self.last_illegal:
+            lines.append(f"Illegal move: you lose the hand ({self.ret:+g}).")
+        elif self.done:
+            lines.append(f"Hand over: you {'won' if self.ret > 0 else 'lost'} {abs(self.ret):g} ({self.ret:+g}).")
+        else:
+            lines.append(f"Your move: {'pass (fold) or bet (call)' if facing else 'pass or bet'}.")
+        return "\n".join(lines)
 
 
 class LeducEnv(PieceEnv):
@@ -797,7 +821,7 @@ for _name, _env, _desc, _example, _steps in (
             make=_two_player(_env),
             params={
                 "seat": SEAT,
-                "opponent": SpecParam("random", POKER_OPPONENTS, "who plays the other seat"),
+                "opponent": SpecParam(Spec("random"), POKER_OPPONENTS, "who plays the other seat"),
             },
             description=f"{_desc} against a fixed opponent policy (random or a CFR average policy): exploit it.",
             group="openspiel",
@@ -889,7 +913,7 @@ register(
             "numdice": IntParam(1, 1, MAX_DICE, "dice per player"),
             "dice_sides": IntParam(6, 2, MAX_SIDES, "sides per die (the highest face is wild)"),
             "seat": SEAT,
-            "opponent": SpecParam("random", MCTS_OPPONENTS, "who plays the other seat"),
+            "opponent": SpecParam(Spec("random"), MCTS_OPPONENTS, "who plays the other seat"),
         },
         description="Liar's dice: bid on the hidden dice or call 'liar' (OpenSpiel); dice count and sides vary.",
         group="openspiel",
@@ -948,7 +972,7 @@ register(
             "coins": IntParam(50, 5, MAX_COINS, "coins each wrestler starts with"),
             "size": IntParam(3, 1, MAX_FIELD, "field squares on each side of the centre"),
             "seat": SEAT,
-            "opponent": SpecParam("random", MCTS_OPPONENTS, "who plays the other seat"),
+            "opponent": SpecParam(Spec("random"), MCTS_OPPONENTS, "who plays the other seat"),
         },
         description="Oshi-zumo: bid coins simultaneously to push the wrestler off the field (OpenSpiel).",
         group="openspiel",
@@ -993,7 +1017,7 @@ register(
         params={
             "winscore": IntParam(30, 10, MAX_WINSCORE, "points that win"),
             "seat": SEAT,
-            "opponent": SpecParam("random", MCTS_OPPONENTS, "who plays the other seat"),
+            "opponent": SpecParam(Spec("random"), MCTS_OPPONENTS, "who plays the other seat"),
         },
         description="Pig: roll to build a turn total or bank it, a 1 loses it (OpenSpiel); target score varies.",
         group="openspiel",

@@ -41,7 +41,7 @@ from pettingzoo.classic.go import go as pz_go
 from pettingzoo.classic.go import go_base
 from pettingzoo.classic.tictactoe import tictactoe as pz_tictactoe
 
-from games.core import ChoiceParam, Family, FloatParam, IntParam, SpecParam, register
+from games.core import ChoiceParam, Family, FloatParam, IntParam, Spec, SpecParam, register
 
 SEAT = IntParam(0, 0, 1, "the agent's seat; 0 moves first")
 OPPONENTS = {"random": {}, "mcts": {"sims": IntParam(25, 2, 2000, "MCTS simulations per move")}}
@@ -420,6 +420,28 @@ class TicTacToeEnv(PZDuel):
         squares = self.pz.board.squares
         return "\n".join("".join(marks[squares[col * 3 + row]] for col in range(3)) for row in range(3))
 
+    def agent_text(self) -> str:
+        """The board for the text track (``info["text"]``): empty squares show their number, 1 to
+        9 left to right and top to bottom (square ``n`` is action ``((n-1) % 3) * 3 + (n-1) // 3``),
+        and how the game stands; the opponent's identity is not shown."""
+        if not self.started:
+            return "tic-tac-toe: not reset"
+        self.activate()
+        mine, theirs = ("X", "O") if self.seat == 0 else ("O", "X")
+        marks = {1: "X", 2: "O"}
+        squares = self.pz.board.squares
+        rows = [
+            " " + " | ".join(marks.get(squares[col * 3 + row], str(row * 3 + col + 1)) for col in range(3))
+            for row in range(3)
+        ]
+        if self.last_illegal:
+            status = "Illegal move: you lose."
+        elif self.done:
+            status = {1.0: "Game over: you won.", -1.0: "Game over: you lost."}.get(self.ret, "Game over: a draw.")
+        else:
+            status = "Your move: name an empty square."
+        return f"You are {mine}; the opponent is {theirs}.\n" + "\n---+---+---\n".join(rows) + "\n" + status
+
 
 class ConnectFourPZEnv(PZDuel):
     """Observation: PettingZoo's (6, 7, 2) planes, the agent's discs first; actions are columns."""
@@ -506,7 +528,7 @@ register(
     Family(
         name="tictactoe",
         make=_with_opponent_policy(TicTacToeEnv),
-        params={"seat": SEAT, "opponent": SpecParam("random", OPPONENTS, "who plays the other seat")},
+        params={"seat": SEAT, "opponent": SpecParam(Spec("random"), OPPONENTS, "who plays the other seat")},
         description="Tic-tac-toe (PettingZoo) against an opponent policy; seat and opponent vary.",
         group="pettingzoo",
         players=2,
@@ -519,7 +541,7 @@ register(
     Family(
         name="pz_connect_four",
         make=_with_opponent_policy(ConnectFourPZEnv),
-        params={"seat": SEAT, "opponent": SpecParam("random", OPPONENTS, "who plays the other seat")},
+        params={"seat": SEAT, "opponent": SpecParam(Spec("random"), OPPONENTS, "who plays the other seat")},
         description="Connect four on PettingZoo's 6x7 board against an opponent policy; seat and opponent vary.",
         group="pettingzoo",
         players=2,
@@ -536,7 +558,7 @@ register(
             "board_size": IntParam(7, 5, MAX_GO, "board size"),
             "komi": FloatParam(4.5, 0.0, 9.0, "points given to white (a drawn count goes to white)"),
             "seat": SEAT,
-            "opponent": SpecParam("random", OPPONENTS, "who plays the other seat"),
+            "opponent": SpecParam(Spec("random"), OPPONENTS, "who plays the other seat"),
         },
         description="Go on small boards (PettingZoo, area scoring) against an opponent; board size and komi vary.",
         group="pettingzoo",
