@@ -6,7 +6,10 @@ Writes ``<submission>/results/<suite>-v<version>.json``: the suite and its versi
 the wall time, the platform (CPU, instruction set, library versions: long meta-training runs
 reproduce bit for bit only on the same numerics), the standings row (IQM with its CI per
 budget), the spread across meta-training runs (each run's own IQM per budget and adaptation
-area, and their range, in the final and online views) and every trial record. The
+area, and their range, in the final and online views) and every trial record. With ``--db DIR``
+each submission's store is kept in ``DIR`` (checkpoints beside it): a run that was stopped
+resumes there (stored trials and finished meta-trainings are not run again, the wall time adds
+up), and no results file is written until every trial is stored. The
 ``results/`` folder is not part of a submission's hash, so recording never changes its identity.
 """
 
@@ -18,6 +21,7 @@ import os
 import platform
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -91,18 +95,34 @@ def main() -> None:
     parser.add_argument("suite")
     parser.add_argument("submissions", nargs="+", type=Path)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--db", type=Path, default=None, help="keep each store in this folder (<name>.db): a stopped run resumes there"
+    )
     args = parser.parse_args()
     suite = load_suite(args.suite)
     revision = source_commit()
+    failed = False
     for folder in args.submissions:
         submission = load_submission(folder)
         with tempfile.TemporaryDirectory(prefix="arena-record-") as tmp:
-            store = Store(Path(tmp) / "record.db")
+            keep = args.db is not None
+            where = args.db if args.db is not None else Path(tmp)
+            where.mkdir(parents=True, exist_ok=True)
+            store = Store(where / f"{submission.name}.db")
             started = time.monotonic()
             summary = campaign.run([submission], suite, "dev", store, LocalExecutor(args.workers))
             wall = time.monotonic() - started
             records = store.trials(suite=suite.name, split="dev")
             store.close()
+            if keep:  # the wall time of every run that made this store, resumed ones too
+                spent = where / f"{submission.name}.wall"
+                wall += float(spent.read_text()) if spent.is_file() else 0.0
+                spent.write_text(f"{wall:.1f}\n")
+        if summary.interrupted or len(records) < summary.planned:
+            print(f"{folder}: stopped with {len(records)} of {summary.planned} trials stored; no results file written")
+            failed = True
+            continue
+        statuses = dict(Counter(str(r.status) for r in records))
         boards = scoring.score(records)
         out = folder / "results" / f"{suite.name}-v{suite.version}.json"
         out.parent.mkdir(exist_ok=True)
@@ -119,7 +139,7 @@ def main() -> None:
                     "wall_seconds": round(wall, 1),
                     "workers": args.workers,
                     "platform": platform_info(),
-                    "statuses": dict(summary.statuses),
+                    "statuses": statuses,
                     "reproduce": f".venv/bin/python scripts/record_results.py {suite.name} {folder}",
                     "standings": scoring.standings_rows(boards),
                     "meta_train_spread": meta_train_spread(records),
@@ -130,7 +150,9 @@ def main() -> None:
             )
             + "\n"
         )
-        print(f"{out}: {len(records)} trials, {dict(summary.statuses)}, {wall:.1f}s")
+        print(f"{out}: {len(records)} trials, {statuses}, {wall:.1f}s")
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
