@@ -6,9 +6,9 @@ imports. The rest of the package, by pipeline stage, is described in ``docs/ARCH
 
 from typing import Any
 
-from arena.api import Agent, AgentSpec, BudgetExhausted, TaskSampler
+from arena.api import LLM, Agent, AgentSpec, BudgetExhausted, TaskSampler
 
-__all__ = ["Agent", "AgentSpec", "BudgetExhausted", "TaskSampler", "__version__"]
+__all__ = ["LLM", "Agent", "AgentSpec", "BudgetExhausted", "TaskSampler", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -39,6 +39,15 @@ class AgentSpec:
             ``arena debug``).
         adapt_budgets: the suite's adaptation budgets in steps, e.g. ``(0, 2000, 20000)``: what
             meta-training prepares for.
+        eval_episodes: evaluation episodes of this family's trials (0: not said).
+        text: the suite is a text suite: ``info["text"]`` (the game rendered as text) and
+            ``info["legal_actions"]`` (the legal moves' names) come with every observation, and
+            ``act`` and ``step`` may take a move's name as a string (an answer that names no
+            legal move loses the episode, as an illegal move does).
+        token_budget: model tokens (prompt and completion) the adaptation phase may use.
+        eval_tokens: model tokens each evaluation episode may use.
+        llm: on a text suite, the harness's model gateway (:class:`LLM`): the agent's only way to
+            a language model. None elsewhere, and in meta-training.
     """
 
     observation_space: gym.Space[Any]
@@ -51,6 +60,39 @@ class AgentSpec:
     scratch: Path | None = None  # the only directory the agent should write to
     adapt_budgets: tuple[int, ...] = ()  # the suite's adaptation budgets (steps), e.g. for meta-training
     eval_episodes: int = 0  # evaluation episodes of this family's trials (0: not said), to shape meta-training
+    text: bool = False  # a text suite: info["text"], info["legal_actions"], string actions
+    token_budget: int = 0  # model tokens the adaptation phase may use (text suites)
+    eval_tokens: int = 0  # model tokens each evaluation episode may use (text suites)
+    llm: LLM | None = None  # the model gateway (text suites; set in the agent process)
+
+
+class LLM(Protocol):
+    """``spec.llm``: a language model reached through the harness, which counts every token.
+
+    Each call is charged its prompt and completion tokens against the phase's token budget
+    (``spec.token_budget`` while adapting, ``spec.eval_tokens`` per evaluation episode). A call
+    that could exceed what is left (its prompt plus ``max_tokens``) is refused before the model
+    runs, with :class:`BudgetExhausted`; while evaluating, an ``act`` that lets it escape
+    forfeits that move (it counts as an answer that names no legal move).
+    """
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int = 64) -> str:
+        """The model's reply to OpenAI-style ``messages`` (``{"role": ..., "content": ...}``)."""
+        ...
+
+    def complete(self, prompt: str, max_tokens: int = 64) -> str:
+        """The model's continuation of ``prompt``."""
+        ...
+
+    def choose(self, messages: list[dict[str, str]], options: list[str]) -> str:
+        """Constrained decoding: the reply is exactly one of ``options`` where the model server
+        supports grammars (the embedded model does); elsewhere, what the model says."""
+        ...
+
+    @property
+    def tokens_left(self) -> int:
+        """Tokens the current phase (adaptation, or this evaluation episode) may still use."""
+        ...
 
 
 class TaskSampler(Protocol):

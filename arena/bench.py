@@ -37,7 +37,10 @@ TARGETS = {
     "parallel_efficiency": (">=", 1.8),
     "metatrain_steps_per_s": (">=", 3.0),
     "board_seconds_200": ("<=", 10.0),
+    "gateway_overhead": ("<=", 1.05),
 }
+GATEWAY_MESSAGES = [{"role": "user", "content": "Name one move of rock-paper-scissors, and say why in one line."}]
+GATEWAY_MAX_TOKENS = 16
 META_COPIES = 256  # independent train tasks side by side, as RL2 meta-trains
 META_FAMILIES = ("rl2_bandit_k5_n100", "rl2_mdp_n10")  # a bandit and a tabular MDP of rl2-paper
 
@@ -84,6 +87,21 @@ class MetaStepper(arena.Agent):
         actions = np.zeros(256, dtype=np.int64)
         while tasks.steps_left > 0:
             env.step(actions)
+
+    def act(self, observation, info):
+        return 0
+
+
+class LLMCaller(arena.Agent):
+    """Calls the model through the gateway, the same call each time, while it adapts."""
+
+    CALLS = 20
+
+    def adapt(self, env):
+        messages = [{"role": "user", "content": "Name one move of rock-paper-scissors, and say why in one line."}]
+        for _ in range(self.CALLS):
+            self.spec.llm.chat(messages, max_tokens=16)
+        raise arena.BudgetExhausted("done")
 
     def act(self, observation, info):
         return 0
@@ -224,6 +242,74 @@ def _metatrain_steps_per_second(runner: Runner, submission: Any, family: str, st
     if outcome.status != "ok":
         raise RuntimeError(f"bench meta-training failed: {outcome.status}: {outcome.error}")
     return outcome.steps_used / outcome.adapt_seconds
+
+
+def _gateway_seconds_per_call(runner: Runner, submission: Any, model: Any, calls: int) -> float:
+    """Seconds per model call from a sandboxed agent, through its channel and the gateway, to
+    the model process and back (a trial's adaptation phase of nothing else, over its calls)."""
+    text = load_suite("text-v1")
+    plan = text.plan("rps")
+    suite = replace(text, families=(plan,), budgets=(1,), token_budgets=(10**6,), adapt_seconds=(600.0,))
+    variant = suite.variants("dev")[0].variant.id
+    job = TrialJob(
+        submission=submission, suite=suite, split="dev", variant=variant, group="bench", budget=1,
+        adapt_seconds=600.0, seed=0, split_seed=0, model=model.name, llm_url=model.url,
+    )  # fmt: skip
+    outcome = runner.run_trial(job)
+    if outcome.status != "ok" or outcome.llm_calls != calls:
+        raise RuntimeError(f"bench gateway trial failed: {outcome.status}: {outcome.error}")
+    return outcome.adapt_seconds / calls
+
+
+def _direct_seconds_per_call(client: Any, calls: int) -> float:
+    """The same call to the same model from the harness's process: no agent, no gateway."""
+    started = time.perf_counter()
+    for _ in range(calls):
+        client.chat(GATEWAY_MESSAGES, max_tokens=GATEWAY_MAX_TOKENS)
+    return (time.perf_counter() - started) / calls
+
+
+def _gateway_figures(root: Path, repeats: int, log: Callable[[str], None]) -> list[Figure]:
+    """The text track: the gateway's cost per call, and the embedded model's tokens/s."""
+    try:
+        from arena.llm import EmbeddedModel, ModelError, open_model, throughput
+    except ImportError as exc:
+        log(f"gateway: skipped, the llm extra is not installed ({exc})")
+        return []
+    try:
+        embedded = EmbeddedModel(threads=1)  # the harness and the agent process use the other core
+    except ModelError as exc:
+        log(f"gateway: skipped, the embedded model cannot start: {exc}")
+        return []
+    caller = _submission(root, "bench-llm", "LLMCaller")
+    runner = Runner(Limits())
+    try:
+        client = open_model(embedded.url, embedded.name)
+        calls = 20  # LLMCaller.CALLS
+        _gateway_seconds_per_call(runner, caller, embedded, calls)  # start the worker, warm the model
+        log("gateway: a model call through the sandboxed agent's channel vs from the harness itself")
+        ratio, ours, direct = _median_ratio(
+            partial(_gateway_seconds_per_call, runner, caller, embedded, calls),
+            partial(_direct_seconds_per_call, client, calls),
+            repeats,
+        )
+        prompt_rate, generation_rate = throughput(client)
+    except (ModelError, RuntimeError) as exc:  # a model too slow on a loaded machine: no figure, no crash
+        log(f"gateway: skipped, the model failed: {str(exc).splitlines()[0]}")
+        return []
+    finally:
+        runner.close()
+        embedded.close()
+    return [
+        Figure(
+            "gateway_overhead",
+            ratio,
+            f"{embedded.name}: {ours * 1000:.1f} ms a call through the gateway vs {direct * 1000:.1f} ms direct "
+            f"({GATEWAY_MAX_TOKENS} tokens of reply)",
+        ),
+        Figure("llm_prompt_tokens_per_s", prompt_rate, f"{embedded.name}, embedded (llama-cpp-python)"),
+        Figure("llm_generation_tokens_per_s", generation_rate, f"{embedded.name}, embedded (llama-cpp-python)"),
+    ]
 
 
 def _raw_metatrain_steps_per_second(family: str, steps: int) -> float:
@@ -428,6 +514,7 @@ def run_bench(
                 )
         finally:
             runner.close()
+        figures.extend(_gateway_figures(root, repeats, log))
 
     baselines = ["random"] if quick else None  # --quick shows the path works; the figure needs them all
     versus = f"1 worker vs {workers} workers"

@@ -74,13 +74,30 @@ def provenance(suite: Suite, split: str, test_seed: int | None) -> Provenance:
     return Provenance.OFFICIAL if matches else Provenance.HARNESS
 
 
+@dataclass(frozen=True)
+class ModelEndpoint:
+    """A text suite's language model: its name (a key part of every trial and board) and the
+    OpenAI-compatible server the runners reach it at."""
+
+    url: str
+    name: str
+
+
 def plan_trials(
-    submissions: Sequence[Submission], suite: Suite, split: str, test_seed: int | None = None
+    submissions: Sequence[Submission],
+    suite: Suite,
+    split: str,
+    test_seed: int | None = None,
+    model: ModelEndpoint | None = None,
 ) -> list[TrialJob]:
-    """Every trial of the split, submissions interleaved so that each advances at the same pace."""
+    """Every trial of the split, submissions interleaved so that each advances at the same pace.
+    A language-model agent plays text suites only; on a text suite every trial names ``model``."""
     seed_of_split = split_seed(suite, split, test_seed)
     per_submission = []
+    text_model = model if suite.text and model is not None else ModelEndpoint("", "")
     for submission in submissions:
+        if submission.llm and not suite.text:
+            continue
         # A reference agent plays the families it is a reference for (Thompson sampling has
         # nothing to say about an MDP); a ranked agent plays them all, whatever it declares.
         plays = set(submission.families) if submission.kind == "reference" and submission.families else None
@@ -96,6 +113,8 @@ def plan_trials(
                 seed=seed,
                 split_seed=seed_of_split,
                 meta_train_seed=meta_train_seed,
+                model=text_model.name,
+                llm_url=text_model.url,
             )
             for tv in suite.variants(split, None if split == "dev" else seed_of_split)  # type: ignore[arg-type]
             if plays is None or tv.family in plays
@@ -147,6 +166,10 @@ def trial_record(job: TrialJob, outcome: Outcome, origin: Provenance = Provenanc
         node=outcome.node,
         provenance=origin,
         memory_cap=outcome.memory_cap,
+        tokens_used=outcome.tokens_used,
+        llm_calls=outcome.llm_calls,
+        unparsable_answers=outcome.answers.count,
+        illegal_answers=tuple(outcome.answers.first),
     )
 
 
@@ -203,6 +226,7 @@ def run(
     test_seed: int | None = None,
     progress: Progress | None = None,
     commands: Mapping[str, str] | None = None,
+    model: ModelEndpoint | None = None,
 ) -> RunSummary:
     """Meta-train and run every trial of the split not yet stored; ``commands``: by submission
     hash, the command that reruns its trials (nothing secret in it), stored with each trial for
@@ -212,7 +236,7 @@ def run(
     for submission in submissions:
         store.add(submission_record(submission))
     origin = provenance(suite, split, test_seed)
-    jobs = plan_trials(submissions, suite, split, test_seed)
+    jobs = plan_trials(submissions, suite, split, test_seed, model)
     summary.planned = len(jobs)
     done = store.trial_keys(suite.name, suite.version, split, {s.hash for s in submissions})
     todo = [job for job in jobs if job.key not in done]

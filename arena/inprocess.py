@@ -23,6 +23,7 @@ from arena.boundary.protocol import Kind
 from arena.harness import trial
 from arena.harness.checkpoints import check_destination
 from arena.harness.envserver import EnvServer
+from arena.harness.gateway import Gateway, Model
 from arena.harness.jobs import Outcome, TrialJob
 from arena.records import Status
 from arena.submission import Submission
@@ -60,7 +61,16 @@ class InProcessAgent:
         self._command(DirectRequests(server))
         return first
 
-    def act(self, new_episode: bool, observation: Any, info: dict[str, Any], reward: float, deadline: float) -> Any:
+    def act(
+        self,
+        new_episode: bool,
+        observation: Any,
+        info: dict[str, Any],
+        reward: float,
+        deadline: float,
+        gateway: Gateway | None = None,
+    ) -> Any:
+        # The agent's model calls reach ``gateway`` through the adaptation server it holds.
         return self.host.act(new_episode, observation, info, reward)
 
     def end_trial(self) -> None:
@@ -85,11 +95,13 @@ def load_agent_class(submission: Submission) -> type[Agent]:
             sys.path.remove(folder)
 
 
-def run_trial(job: TrialJob) -> Outcome:
-    """One trial in this process; agent exceptions propagate (breakpoints and tracebacks work)."""
+def run_trial(job: TrialJob, model: Model | None = None) -> Outcome:
+    """One trial in this process; agent exceptions propagate (breakpoints and tracebacks work).
+    ``model``: a text suite's language model."""
     started = time.monotonic()
     outcome = Outcome(status=Status.OK)
-    trial.run_trial(InProcessAgent(load_agent_class(job.submission)), job, outcome, started, setup_seconds=0.0)
+    agent = InProcessAgent(load_agent_class(job.submission))
+    trial.run_trial(agent, job, outcome, started, setup_seconds=0.0, model=model)
     outcome.wall_seconds = round(time.monotonic() - started, 4)
     return outcome
 

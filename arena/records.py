@@ -95,6 +95,9 @@ class TrialRecord:
     # Schema 5: the command that ran it (``arena run ...``), with what is secret or local removed:
     # what the site's "reproduce this row" shows. Empty for rows stored before, and imported ones.
     command: str = ""
+    # Schema 6 (text track): the first few answers that named no legal move, verbatim (each
+    # such answer lost its episode, as an illegal move does; ``unparsable_answers`` counts all).
+    illegal_answers: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[Any, ...]:

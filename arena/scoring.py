@@ -503,9 +503,16 @@ def _area(curve: Sequence[Interval | None], budgets: Sequence[int]) -> float:
     return float(adaptation_area([iv.estimate if iv is not None else math.nan for iv in curve], budgets))
 
 
+def board_id(suite: str, version: int, split: str, model: str = "") -> str:
+    """A board's name: ``suite@version/split``, and ``/model`` on a text suite."""
+    base = f"{suite}@{version}/{split}"
+    return f"{base}/{model}" if model else base
+
+
 @dataclass(frozen=True)
 class Board:
-    """The standings of one (suite, suite version, split) in one view."""
+    """The standings of one (suite, suite version, split) in one view; on a text suite, of one
+    language model too (the model is the operator's choice, so each has its own board)."""
 
     suite: str
     suite_version: int
@@ -523,10 +530,11 @@ class Board:
     references: tuple[Entry, ...] = ()  # reference agents: scored alike, never ranked
     view: str = "final"
     self_reported: tuple[Entry, ...] = ()  # imported results: ranked among themselves only
+    model: str = ""  # the text track's language model ("" for other suites)
 
     @property
     def id(self) -> str:
-        return f"{self.suite}@{self.suite_version}/{self.split}"
+        return board_id(self.suite, self.suite_version, self.split, self.model)
 
     @property
     def headline_budget(self) -> int:
@@ -1049,7 +1057,7 @@ def trials_digest(records: Iterable[Record], *context: Any) -> str:
 class _Planned:
     """One board while it is scored: its entries' records, digests and (cached or pending) entries."""
 
-    key: tuple[str, int, str]
+    key: tuple[str, int, str, str]  # suite, version, split, model
     records: list[Record]
     budgets: tuple[int, ...]
     members: dict[tuple[str, str], list[Record]]  # (hash, provenance) -> records
@@ -1099,11 +1107,11 @@ def score(
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}: {', '.join(VIEWS)}")
-    groups: dict[tuple[str, int, str], list[Record]] = defaultdict(list)
+    groups: dict[tuple[str, int, str, str], list[Record]] = defaultdict(list)
     for record in records:
         if in_view(record, view):
-            groups[(record.suite, record.suite_version, record.split)].append(record)
-    order = sorted(groups, key=lambda k: (k[0], -k[1], SPLIT_ORDER.get(k[2], 9), k[2]))
+            groups[(record.suite, record.suite_version, record.split, record.model)].append(record)
+    order = sorted(groups, key=lambda k: (k[0], -k[1], SPLIT_ORDER.get(k[2], 9), k[2], k[3]))
     boot = (n_resamples, confidence, seed)
     intervals = _Intervals(n_resamples, confidence, seed)
     planned = []
@@ -1209,11 +1217,12 @@ def _assemble(
     found: Mapping[tuple[str, str], Interval],
     wanted: Iterable[tuple[str, str]],
 ) -> Board:
-    suite, version, split = plan.key
+    suite, version, split, model = plan.key
     return Board(
         suite=str(suite),
         suite_version=version,
         split=str(split),
+        model=str(model),
         budgets=plan.budgets,
         families=tuple(sorted({r.family for r in plan.records})),
         groups=tuple(_ordered_groups(_group(r) for r in plan.records)),
@@ -1247,7 +1256,7 @@ def score_board(
     records = [r for r in records if in_view(r, view)]
     if not records:
         raise ValueError("a board needs at least one trial record")
-    keys = {(r.suite, r.suite_version, r.split) for r in records}
+    keys = {(r.suite, r.suite_version, r.split, r.model) for r in records}
     if len(keys) != 1:
         raise ValueError(f"records of several boards given: {sorted(keys)}")
     (board,) = score(

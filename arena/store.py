@@ -180,10 +180,16 @@ def _migrate_4_to_5(db: sqlite_utils.Database) -> None:
     _add_columns(db, "trials", {"command": (str, "")})
 
 
+def _migrate_5_to_6(db: sqlite_utils.Database) -> None:
+    """The text track's unparsable answers, verbatim (the first few of a trial): none ("[]") for
+    every row stored before."""
+    _add_columns(db, "trials", {"illegal_answers": (str, "[]")})
+
+
 # MIGRATIONS[n] takes a file of schema version n to n + 1, inside the caller's transaction. A
 # migration names its columns itself: later versions of the records must not change it.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
-    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5,
+    _migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3, _migrate_3_to_4, _migrate_4_to_5, _migrate_5_to_6,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

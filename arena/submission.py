@@ -21,7 +21,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 _PACKAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REQUIRED = ("name", "version", "authors", "entry")
-_KNOWN = {*_REQUIRED, "description", "license", "url", "device", "includes", "kind", "families", "requirements"}
+_KNOWN = {*_REQUIRED, "description", "license", "url", "device", "includes", "kind", "families", "requirements", "llm"}
 # What each optional key is for: said when a manifest has a key MetaArena does not know.
 _OPTIONAL_KEYS = (
     "description (one line)",
@@ -32,6 +32,7 @@ _OPTIONAL_KEYS = (
     "requirements (pinned packages the harness installs for it, e.g. ['tabulate==0.9.0'])",
     "kind ('agent' or 'reference')",
     "families (the families it plays, e.g. ['bandit'])",
+    "llm (true: a language-model agent, which plays only text suites, where the harness gives it a model)",
 )
 KINDS = ("agent", "reference")
 # Not part of the agent: recorded results, published checkpoints and caches may change without
@@ -58,6 +59,7 @@ class Submission:
     requirements: tuple[str, ...] = ()  # pinned packages ("name==version"), or the lines of its hashed lock file
     lock: str = ""  # the hashed lock file (relative to the folder) the requirements come from, if any
     environment: Path | None = None  # where the harness installed them (arena.harness.environments)
+    llm: bool = False  # a language-model agent: it plays text suites only (spec.llm is its model)
 
     @property
     def label(self) -> str:
@@ -267,6 +269,8 @@ def load_submission(folder: str | Path) -> Submission:
                 f"{manifest_path}: unknown family {family!r}{games.did_you_mean(family, games.family_names())}"
             )
     requirements, lock = _requirements(manifest_path, path, table.get("requirements", []))
+    if not isinstance(table.get("llm", False), bool):
+        raise ArenaError(f"{manifest_path}: llm must be true or false")
     if kind == "reference" and not families:
         raise ArenaError(f"{manifest_path}: a reference agent names the families it models: families = [...]")
     return Submission(
@@ -285,6 +289,7 @@ def load_submission(folder: str | Path) -> Submission:
         families=tuple(families),
         requirements=requirements,
         lock=lock,
+        llm=table.get("llm", False),
     )
 
 

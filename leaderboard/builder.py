@@ -323,11 +323,13 @@ def _failures_total(statuses: Mapping[str, int]) -> int:
 
 
 def board_anchor(board: Board) -> str:
-    return _slug(f"{board.suite}-v{board.suite_version}-{board.split}")
+    model = f"-{board.model}" if board.model else ""
+    return _slug(f"{board.suite}-v{board.suite_version}-{board.split}{model}")
 
 
 def family_href(board: Board, family: str) -> str:
-    return f"family/{_slug(board.suite)}-{_slug(family)}.html"
+    model = f"-{_slug(board.model)}" if board.model else ""
+    return f"family/{_slug(board.suite)}-{_slug(family)}{model}.html"
 
 
 @dataclass
@@ -345,6 +347,8 @@ class Row:
     groups: list[Aggregate | None] = field(default_factory=list)  # per board group, at the largest budget
     online: float | None = None  # the online view's area, where the board has one
     success: float | None = None  # success rate at the largest budget, for families with a goal
+    tokens: float | None = None  # text boards: model tokens per trial (mean)
+    unparsable: int = 0  # text boards: answers that named no legal move, all trials
 
     @property
     def complete(self) -> bool:
@@ -376,7 +380,8 @@ class BoardView:
 
     @property
     def title(self) -> str:
-        return f"{self.board.suite} v{self.board.suite_version} · {self.board.split} split"
+        model = f" · model {self.board.model}" if self.board.model else ""
+        return f"{self.board.suite} v{self.board.suite_version} · {self.board.split} split{model}"
 
 
 def _shared_range(intervals: Iterable[Interval | None]) -> tuple[float, float]:
@@ -391,6 +396,7 @@ def _board_view(
     metas: Sequence[MetaTrainRecord],
     online: Board | None = None,
     commands: Mapping[tuple[str, str, int, str], str] | None = None,
+    usage: Mapping[tuple[str, str], tuple[float, int]] | None = None,
 ) -> BoardView:
     headline = board.headline_budget
     everyone = [*board.entries, *board.references]
@@ -424,6 +430,8 @@ def _board_view(
             groups=[largest.groups.get(g) if largest else None for g in board.groups],
             online=online_areas.get(entry.hash),
             success=largest.success_rate if largest else None,
+            tokens=(usage or {}).get((board.id, entry.hash), (None, 0))[0],
+            unparsable=(usage or {}).get((board.id, entry.hash), (None, 0))[1],
         )
 
     rows = [row(e) for e in board.entries]
@@ -705,6 +713,18 @@ def _sort_key(value: float | None) -> str:
     return repr(float(value)) if value is not None and math.isfinite(value) else "-Infinity"
 
 
+def _text_usage(records: Sequence[TrialRecord]) -> dict[tuple[str, str], tuple[float, int]]:
+    """Text boards: by (board id, submission hash), model tokens per trial and unparsable answers."""
+    tokens: dict[tuple[str, str], list[int]] = {}
+    unparsable: dict[tuple[str, str], int] = {}
+    for r in records:
+        if r.model:
+            key = (scoring.board_id(r.suite, r.suite_version, r.split, r.model), r.submission_hash)
+            tokens.setdefault(key, []).append(r.tokens_used)
+            unparsable[key] = unparsable.get(key, 0) + r.unparsable_answers
+    return {key: (sum(used) / len(used), unparsable[key]) for key, used in tokens.items()}
+
+
 def render_site(
     records: Sequence[TrialRecord],
     submissions: Sequence[SubmissionRecord],
@@ -736,7 +756,8 @@ def render_site(
     }
     subs = _submission_views(records, submissions)
     commands = _stored_commands(records)
-    views = [_board_view(b, subs, meta_trains, online.get(b.id), commands) for b in boards]
+    usage = _text_usage(records)
+    views = [_board_view(b, subs, meta_trains, online.get(b.id), commands, usage) for b in boards]
     for view in views:
         b = view.board
         numbers = (releases or {}).get((b.suite, b.suite_version, b.split), ())

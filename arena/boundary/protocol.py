@@ -18,13 +18,20 @@ adapt/meta  A → H        ``(STEP, handle, action)``                        ``(
                                                                           or ``(VECTOR_STEP_RESULT, obs, rewards, terms, truncs, infos)``
 adapt/meta  A → H        ``(CLOSE, handle)``                               ``(OK,)``
 adapt/meta  A → H        ``(STEPS_LEFT,)``                                 ``(OK, steps_left)``
+trial       A → H        ``(LLM_CHAT, messages, max_tokens, options)``      ``(OK, text, prompt_tokens, completion_tokens)``
+trial       A → H        ``(LLM_COMPLETE, prompt, max_tokens, options)``    likewise
+trial       A → H        ``(LLM_TOKENS_LEFT,)``                            ``(OK, tokens_left)``
 adapt/meta  H → A        any request once the budget is spent              ``(EXHAUSTED, reason)``
+                                                                          (a model call: once it would not fit)
 adapt/meta  H → A        a request the env server cannot serve             ``(REFUSED, reason)``
 evaluation  H → A        ``(ACT, new_episode, observation, info, reward)``  ``(ACTION, action)``
 evaluation  H → A        ``(DONE,)``: the trial is over                    nothing
 any         A → H        ``(FAILED, phase, traceback)``                    the harness ends the trial
 any         A → H        ``(OUT_OF_MEMORY, phase, traceback)``             the harness ends the trial
 ==========  ===========  ===============================================  ==============================
+
+Model calls (the text track's gateway, :mod:`arena.harness.gateway`) are requests like env
+requests: in adaptation and, unlike env requests, also while the harness waits for an ``ACTION``.
 
 The agent process sends nothing unasked: each of its messages answers a command or is an env
 request inside the ``TRIAL`` or ``META_TRAIN`` command it is serving. The harness decodes
@@ -57,6 +64,10 @@ class Kind(StrEnum):
     STEP = "step"
     CLOSE = "close"
     STEPS_LEFT = "steps_left"
+    # agent process → harness: the text track's model calls (adaptation and evaluation)
+    LLM_CHAT = "llm_chat"
+    LLM_COMPLETE = "llm_complete"
+    LLM_TOKENS_LEFT = "llm_tokens_left"
     # harness → agent process: answers to env requests
     OK = "ok"
     RESET_RESULT = "reset_result"
@@ -70,3 +81,5 @@ class Kind(StrEnum):
 RESULTS = frozenset({Kind.OK, Kind.RESET_RESULT, Kind.STEP_RESULT, Kind.VECTOR_STEP_RESULT})
 # What an agent process reports when its agent raised: the trial ends with that status.
 FAILURES = frozenset({Kind.FAILED, Kind.OUT_OF_MEMORY})
+# Requests for the model gateway, not the env server.
+LLM_REQUESTS = frozenset({Kind.LLM_CHAT, Kind.LLM_COMPLETE, Kind.LLM_TOKENS_LEFT})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shlex
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,11 +32,16 @@ if TYPE_CHECKING:
     from arena.suites import Suite
 
 
-def rerun_command(folder: Path, suite: Suite, split: str, families: Sequence[str]) -> str:
+def rerun_command(
+    folder: Path, suite: Suite, split: str, families: Sequence[str], llm: tuple[str, str] | None = None
+) -> str:
     """The ``arena run`` that reruns a submission's trials of this run: the folder as given, the
-    suite's exact version, the families; the test seed's file by a placeholder, never its path."""
+    suite's exact version, the families, the model (a server's by placeholder: its address is
+    local); the test seed's file by a placeholder, never its path."""
     words = ["arena", "run", shlex.quote(str(folder)), "--suite", suite.id, "--split", split]
     words += [w for family in families for w in ("--family", family)]
+    if llm is not None and llm[0]:
+        words += ["--llm", "MODEL_SERVER_URL", "--llm-model", shlex.quote(llm[1])]
     if split == "test":
         words += ["--test-seed-file", "SECRET_SEED_FILE"]
     return " ".join(words)
@@ -66,6 +72,7 @@ def _run(
     address: str | None = None,
     replace: bool = False,
     families: Sequence[str] = (),
+    llm: tuple[str, str] | None = None,
 ) -> Any:
     from arena import campaign
     from arena.boundary import sandbox
@@ -102,14 +109,20 @@ def _run(
     except ArenaError:
         store.close()
         raise
-    executor = make_executor(executor_name, workers, address=address, require_sandbox=split == "test")
-    label = ", ".join(s.name for s in submissions)
-    console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
-    with interruptible() as signals, progress_bar() as progress:
-        summary = campaign.run(
-            submissions, suite, split, store, executor, test_seed=test_seed, progress=progress_callback(progress),
-            commands={s.hash: rerun_command(d, suite, split, families) for s, d in zip(submissions, submission_dirs, strict=True)},
-        )  # fmt: skip
+    if llm is not None and not suite.text:
+        err.print(f"note: {suite.id} is not a text suite: --llm is not used", highlight=False)
+    with _text_model(suite, llm) as model:
+        executor = make_executor(executor_name, workers, address=address, require_sandbox=split == "test")
+        label = ", ".join(s.name for s in submissions)
+        console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
+        if model is not None:
+            console.print(f"language model: {model.name} at {model.url}", highlight=False)
+        with interruptible() as signals, progress_bar() as progress:
+            summary = campaign.run(
+                submissions, suite, split, store, executor, test_seed=test_seed, progress=progress_callback(progress),
+                commands={s.hash: rerun_command(d, suite, split, families, llm) for s, d in zip(submissions, submission_dirs, strict=True)},
+                model=model,
+            )  # fmt: skip
     failures = _failures(store, suite, split, {s.hash for s in submissions}) if summary.ran else []
     store.close()
     if summary.ran == 0 and not summary.interrupted:
@@ -124,6 +137,28 @@ def _run(
         raise interrupted_exit(signals)
     _report_failures(summary, failures, db)
     return summary
+
+
+@contextlib.contextmanager
+def _text_model(suite: Suite, llm: tuple[str, str] | None) -> Iterator[Any]:
+    """A text suite's model for the run: the server ``--llm`` names, else the embedded default
+    (SmolLM2-135M-Instruct), started here and stopped when the run ends. None elsewhere."""
+    from arena.campaign import ModelEndpoint
+
+    if not suite.text:
+        yield None
+        return
+    if llm is not None:
+        yield ModelEndpoint(url=llm[0], name=llm[1])
+        return
+    from arena.llm import EmbeddedModel
+
+    console.print("starting the embedded language model (SmolLM2-135M-Instruct)...", highlight=False)
+    embedded = EmbeddedModel()
+    try:
+        yield ModelEndpoint(url=embedded.url, name=embedded.name)
+    finally:
+        embedded.close()
 
 
 def _failures(store: Any, suite: Any, split: str, hashes: set[str]) -> list[Any]:
@@ -175,12 +210,25 @@ def run_command(
             "--replace", help="a name@version stored with other code: supersede its rows (kept, out of the standings)"
         ),
     ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            help="text suites: an OpenAI-compatible server's URL (vLLM, llama.cpp, ollama: http://host:port/v1) "
+            "[default: the embedded SmolLM2-135M-Instruct]"
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None, typer.Option(help="the model's name at --llm's server: part of every trial's key and the board's")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Meta-train and evaluate submissions on a suite; resumable and idempotent."""
+    if llm_model is not None and llm is None:
+        raise ArenaError("--llm-model names a model of the --llm server: give --llm URL too")
+    model = (llm.rstrip("/"), llm_model or "default") if llm is not None else None
     _run(
         submissions, suite, split, db_path(db), worker_count(workers), executor, test_seed_file, address, replace,
-        family or (),
+        family or (), model,
     )  # fmt: skip
 
 

@@ -78,7 +78,9 @@ def boards_table(boards: Sequence[Board], online: Sequence[Board] = ()) -> Table
     }
     several = len(boards) > 1
     title = (
-        f"{boards[0].suite} v{boards[0].suite_version} · {boards[0].split} split" if len(boards) == 1 else "Standings"
+        f"{boards[0].suite} v{boards[0].suite_version} · {boards[0].split} split{_model(boards[0])}"
+        if len(boards) == 1
+        else "Standings"
     )
     table = Table(
         box=box.SIMPLE_HEAD,  # no vertical rules: the standings fit an 80-column terminal
@@ -115,7 +117,9 @@ def boards_table(boards: Sequence[Board], online: Sequence[Board] = ()) -> Table
         for position, entry in enumerate(rows):
             cells: list[Any] = []
             if several:
-                cells.append(f"{board.suite} v{board.suite_version} · {board.split}" if position == 0 else "")
+                cells.append(
+                    f"{board.suite} v{board.suite_version} · {board.split}{_model(board)}" if position == 0 else ""
+                )
             largest = entry.budgets.get(board.headline_budget)
             rank = "ref" if entry.kind == "reference" else ("=" if entry.tied else "") + str(entry.rank)
             cells += [
@@ -134,3 +138,7 @@ def boards_table(boards: Sequence[Board], online: Sequence[Board] = ()) -> Table
             cells.append(_statuses(entry.statuses))
             table.add_row(*cells, end_section=position == len(rows) - 1)
     return table
+
+
+def _model(board: Any) -> str:
+    return f" · model {board.model}" if getattr(board, "model", "") else ""

@@ -25,10 +25,11 @@ from typing import Any
 from arena.api import AgentSpec
 from arena.boundary import lane as lanes
 from arena.boundary import sandbox, wire
-from arena.boundary.protocol import FAILURES, Kind
+from arena.boundary.protocol import FAILURES, LLM_REQUESTS, Kind
 from arena.harness import devices
 from arena.harness.checkpoints import check_destination, copy_checkpoint, remove_entry
 from arena.harness.envserver import EnvServer
+from arena.harness.gateway import Gateway
 from arena.harness.jobs import AgentFailure
 from arena.harness.limits import Limits, portable_numerics_env
 from arena.harness.memory import MemoryCap, cgroup_cap, warn_uncapped
@@ -201,10 +202,25 @@ class AgentProcess:
                 return first
             self.send(*answer(server, message))
 
-    def act(self, new_episode: bool, observation: Any, info: dict[str, Any], reward: float, deadline: float) -> Any:
-        """The agent's (unchecked) action for one evaluation step."""
+    def act(
+        self,
+        new_episode: bool,
+        observation: Any,
+        info: dict[str, Any],
+        reward: float,
+        deadline: float,
+        gateway: Gateway | None = None,
+    ) -> Any:
+        """The agent's (unchecked) action for one evaluation step, answering the model calls it
+        makes meanwhile (text suites) from ``gateway``."""
         self.send(_ACT, new_episode, observation, info, reward)
         message = self.recv(deadline, phase="evaluation")
+        while message[0] in LLM_REQUESTS:
+            if gateway is None:
+                self.send(Kind.REFUSED, "this trial has no language model (only text suites have one)")
+            else:
+                self.send(*gateway.handle(message))
+            message = self.recv(deadline, phase="evaluation")
         if message[0] != _ACTION or len(message) != 2:
             raise AgentFailure(Status.ERROR, f"expected an action, got message {message[0]!r}")
         return message[1]

@@ -16,7 +16,9 @@ import gymnasium as gym
 import numpy as np
 
 import games
-from arena.boundary.protocol import Kind
+from arena.boundary.protocol import LLM_REQUESTS, Kind
+from arena.harness.gateway import Gateway
+from arena.harness.jobs import TextAnswers
 from arena.seeding import derive_seed
 
 MAX_LIVE_ENVS = 256  # handles an agent may hold open at once during meta-training
@@ -98,12 +100,22 @@ class Budget:
         return self.deadline - time.monotonic()
 
 
+def make_env(variant: games.Variant, text: bool = False) -> gym.Env[Any, Any]:
+    """The real env of a variant; on a text suite wrapped to render text and read answers."""
+    if not text:
+        return games.make(variant)
+    from games.text import make_text  # only text suites need it
+
+    return make_text(variant)
+
+
 class _Copies:
     """``n`` copies of a variant (or each of its own variant), harness side."""
 
-    def __init__(self, variants: list[games.Variant], vector: bool, seed_base: int):
+    def __init__(self, variants: list[games.Variant], vector: bool, seed_base: int, text: bool = False):
         self.variant = variants[0]
-        self.envs = [games.make(variant) for variant in variants]
+        self.text = text
+        self.envs = [make_env(variant, text) for variant in variants]
         n = len(variants)
         self.vector = vector
         self.seed_base = seed_base
@@ -153,14 +165,25 @@ class EnvServer:
     of train variants for meta-training.
     """
 
-    def __init__(self, budget: Budget, variants: Iterator[games.Variant], secret: int, batched: bool = False):
+    def __init__(
+        self,
+        budget: Budget,
+        variants: Iterator[games.Variant],
+        secret: int,
+        batched: bool = False,
+        text: bool = False,
+        gateway: Gateway | None = None,
+    ):
         self.budget = budget
         self.variants = variants
         self.secret = secret
-        self.batched = batched  # the suite asks for batched vector envs where a family has them
+        self.text = text  # a text suite: envs render text, and a step may take a move's name
+        self.batched = batched and not text  # the suite asks for batched vector envs where a family has them
+        self.gateway = gateway  # the text track's model calls, charged to this phase
         self.copies: dict[int, _Copies | _BatchCopies] = {}
         self.next_handle = 0
         self.reward_sum = 0.0  # every granted step's reward, all copies: what the agent earned here
+        self.answers = TextAnswers()  # of closed envs; see answers_seen
 
     @property
     def steps_used(self) -> int:
@@ -184,15 +207,29 @@ class EnvServer:
         copies: _Copies | _BatchCopies = (
             _BatchCopies(variants, seed_base)
             if self.batched and _batchable(variants)
-            else _Copies(variants, num_envs > 1, seed_base)
+            else _Copies(variants, num_envs > 1, seed_base, self.text)
         )
         self.copies[handle] = copies
         return handle, copies
 
     def close(self) -> None:
         for copies in self.copies.values():
-            copies.close()
+            self._retire(copies)
         self.copies.clear()
+
+    def _retire(self, copies: _Copies | _BatchCopies) -> None:
+        if isinstance(copies, _Copies):
+            for env in copies.envs:
+                self.answers.add(env)
+        copies.close()
+
+    def answers_seen(self) -> TextAnswers:
+        """Unparsable answers over every env this server served, open or closed."""
+        seen = TextAnswers(self.answers.count, list(self.answers.first))
+        for copies in self.copies.values():
+            for env in getattr(copies, "envs", ()):
+                seen.add(env)
+        return seen
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -200,6 +237,10 @@ class EnvServer:
         """One env request of the agent's (see :mod:`arena.boundary.protocol`); returns the
         answer. Raises InvalidAction to end the trial."""
         kind = message[0]
+        if kind in LLM_REQUESTS:  # model calls: their own (token) budget, not the steps'
+            if self.gateway is None:
+                return (_REFUSED, "this trial has no language model (only text suites have one)")
+            return self.gateway.handle(message)
         if kind == _STEPS_LEFT:
             return (_OK, max(0, self.budget.steps - self.budget.used))
         if self._spent():
@@ -217,7 +258,7 @@ class EnvServer:
             if kind == _CLOSE:
                 closed = self.copies.pop(int(message[1]), None)
                 if closed is not None:
-                    closed.close()
+                    self._retire(closed)
                 return (_OK,)
         except InvalidAction:
             raise
@@ -278,8 +319,11 @@ class EnvServer:
             # The harness's whole cost per step of one env: keep it to a few attribute reads.
             if copies.needs_reset[0]:
                 return (_REFUSED, "step() called before reset() (or after the episode ended)")
+            action: Any
             if type(raw_action) is int and copies.int_actions is not None and raw_action in copies.int_actions:
                 action = raw_action
+            elif copies.text and isinstance(raw_action, str):
+                action = raw_action  # a move's name: the text wrapper reads it (or forfeits)
             else:
                 action = check_action(copies.action_space, raw_action)
             obs, reward, terminated, truncated, info = copies.envs[0].step(action)
@@ -293,7 +337,12 @@ class EnvServer:
 
         if any(copies.needs_reset):
             return (_REFUSED, "step() called before reset()")
-        checked = check_actions(copies.action_space, raw_action, n)
+        if copies.text and isinstance(raw_action, list) and all(isinstance(a, str | int) for a in raw_action):
+            if len(raw_action) != n:
+                raise InvalidAction(f"a vector env of {n} copies needs {n} actions, got {len(raw_action)}")
+            checked = [a if isinstance(a, str) else check_action(copies.action_space, a) for a in raw_action]
+        else:
+            checked = check_actions(copies.action_space, raw_action, n)
         self.budget.used += n
         last = self._last_grant(n)
         # One pass over the copies, then whole-batch work: this loop is the harness's own cost

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import InitVar, dataclass, field
+from typing import Any, ClassVar
 
 from arena.records import Status
 from arena.seeding import derive_seed
@@ -30,7 +31,8 @@ class TrialJob:
     checkpoint: str | None = None
     device: str = "cpu"
     meta_train_seed: int = 0  # whose checkpoint: one of the suite's meta-training runs
-    model: str = ""  # the text track's language model
+    model: str = ""  # the text track's language model (a key part)
+    llm_url: str = ""  # where the runner reaches it (an OpenAI-compatible server); not a key part
 
     def __post_init__(self, split_seed: int | None) -> None:
         if split_seed is not None:
@@ -72,6 +74,23 @@ Job = TrialJob | MetaTrainJob
 
 
 @dataclass
+class TextAnswers:
+    """Answers that named no legal move (text suites): how many, and the first few verbatim."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+    KEEP: ClassVar[int] = 5
+
+    def add(self, env: Any) -> None:
+        self.count += int(getattr(env, "unparsable_answers", 0))
+        for answer in getattr(env, "illegal_answers", ())[: self.KEEP - len(self.first)]:
+            self.first.append(str(answer)[:200])
+
+    def merged(self, other: TextAnswers) -> TextAnswers:
+        return TextAnswers(self.count + other.count, (self.first + other.first)[: self.KEEP])
+
+
+@dataclass
 class Outcome:
     """What running a job gave: its status and, for a trial, what it earned."""
 
@@ -89,6 +108,9 @@ class Outcome:
     node: str = ""  # the machine the runner ran on
     device: str = ""  # where the agent says it computed ("cpu", "cuda:0"), not only where it was offered
     memory_cap: str = ""  # how its memory was capped: "cgroup", "rlimit" or "none"
+    tokens_used: int = 0  # text track: model tokens charged, adaptation and evaluation
+    llm_calls: int = 0
+    answers: TextAnswers = field(default_factory=lambda: TextAnswers())  # that named no legal move
 
 
 class AgentFailure(Exception):

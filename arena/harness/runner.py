@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from arena.harness import trial
 from arena.harness.agent_process import AgentProcess
+from arena.harness.gateway import Model
 from arena.harness.jobs import AgentFailure, MetaTrainJob, Outcome, TrialJob
 from arena.harness.limits import Limits
 from arena.harness.scratch import scratch_root, sweep_stale_scratch
@@ -29,6 +30,7 @@ class Runner:
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
         self.agents: dict[str, AgentProcess] = {}
+        self.models: dict[tuple[str, str], Model] = {}
         sweep_stale_scratch()
 
     def agent(self, submission: Submission) -> AgentProcess:
@@ -59,9 +61,20 @@ class Runner:
     def defines_meta_train(self, submission: Submission) -> bool:
         return self.agent(submission).defines_meta_train
 
+    def model(self, job: TrialJob) -> Model | None:
+        """A text suite's language model, as the job names it: one client per server, kept."""
+        if not job.suite.text or not job.llm_url:
+            return None
+        key = (job.llm_url, job.model)
+        if key not in self.models:
+            from arena.llm import open_model  # only the text track needs it
+
+            self.models[key] = open_model(job.llm_url, job.model)
+        return self.models[key]
+
     def run_trial(self, job: TrialJob) -> Outcome:
         def body(agent: AgentProcess, outcome: Outcome, started: float) -> None:
-            trial.run_trial(agent, job, outcome, started, self.limits.setup_seconds)
+            trial.run_trial(agent, job, outcome, started, self.limits.setup_seconds, self.model(job))
 
         return self._run(job.submission, body)
 

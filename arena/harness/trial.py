@@ -30,8 +30,9 @@ from typing import Any, Protocol
 import games
 from arena.api import AgentSpec
 from arena.boundary.protocol import Kind
-from arena.harness.envserver import Budget, EnvServer, InvalidAction, check_action, fixed
-from arena.harness.jobs import AgentFailure, MetaTrainJob, Outcome, TrialJob
+from arena.harness.envserver import Budget, EnvServer, InvalidAction, check_action, fixed, make_env
+from arena.harness.gateway import Gateway, Model
+from arena.harness.jobs import AgentFailure, MetaTrainJob, Outcome, TextAnswers, TrialJob
 from arena.records import Status
 from arena.seeding import derive_seed
 
@@ -49,8 +50,17 @@ class AgentEndpoint(Protocol):
         """Answer the agent's env requests from ``server`` until it reports ``until``; returns
         when (monotonic) its first message came. Raises AgentFailure past ``deadline``."""
 
-    def act(self, new_episode: bool, observation: Any, info: dict[str, Any], reward: float, deadline: float) -> Any:
-        """The agent's action (unchecked) for one evaluation step."""
+    def act(
+        self,
+        new_episode: bool,
+        observation: Any,
+        info: dict[str, Any],
+        reward: float,
+        deadline: float,
+        gateway: Gateway | None = None,
+    ) -> Any:
+        """The agent's action (unchecked) for one evaluation step; the model calls the agent
+        makes meanwhile (text suites) go to ``gateway``."""
 
     def end_trial(self) -> None:
         """The trial is over; the agent is dropped."""
@@ -120,6 +130,8 @@ def answer(server: EnvServer, message: tuple[Any, ...]) -> tuple[Any, ...]:
         return server.handle(message)
     except InvalidAction as exc:
         raise AgentFailure(Status.INVALID_ACTION, str(exc)) from None
+    except AgentFailure:
+        raise  # the model gateway's, already named
     except Exception as exc:  # a family bug must not crash the run; record it
         raise AgentFailure(Status.ERROR, f"harness: env failed on {message[0]}: {type(exc).__name__}: {exc}") from None
 
@@ -136,7 +148,19 @@ def trial_spec(job: TrialJob, seeds: TrialSeeds, spaces: Any) -> AgentSpec:
         budget_seconds=job.adapt_seconds,
         adapt_budgets=job.suite.budgets,
         eval_episodes=job.suite.eval_episodes_of(job.family),
+        text=job.suite.text,
+        token_budget=token_budget(job),
+        eval_tokens=job.suite.eval_tokens if job.suite.text else 0,
     )
+
+
+def token_budget(job: TrialJob) -> int:
+    """The adaptation phase's model tokens: the suite's ``token_budgets`` entry paired with the
+    trial's step budget (0 where the suite sets none)."""
+    suite = job.suite
+    if not suite.text or not suite.token_budgets or job.budget not in suite.budgets:
+        return 0
+    return suite.token_budgets[suite.budgets.index(job.budget)]
 
 
 @dataclass(frozen=True)
@@ -153,11 +177,17 @@ def adapt(
     spec: AgentSpec,
     outcome: Outcome,
     setup_seconds: float,
+    gateway: Gateway | None = None,
 ) -> Adaptation:
     """Phase 2: the agent adapts to ``variant`` within the job's budget (steps into ``outcome``)."""
     agent.begin_trial(spec, job.checkpoint)
     server = EnvServer(
-        Budget(job.budget, job.adapt_seconds), fixed(variant), seeds.adaptation(job.budget), job.suite.batched_envs
+        Budget(job.budget, job.adapt_seconds),
+        fixed(variant),
+        seeds.adaptation(job.budget),
+        job.suite.batched_envs,
+        text=job.suite.text,
+        gateway=gateway,
     )
     try:
         grace = setup_seconds + 0.1 * job.adapt_seconds
@@ -168,24 +198,35 @@ def adapt(
         outcome.steps_used = server.steps_used
         outcome.adapt_return = server.reward_sum
         server.close()
+        outcome.answers = server.answers_seen()
 
 
 def evaluate(
-    agent: AgentEndpoint, env: Any, episodes: int, seeds: TrialSeeds, seconds: float, goal: bool = False
+    agent: AgentEndpoint,
+    env: Any,
+    episodes: int,
+    seeds: TrialSeeds,
+    seconds: float,
+    goal: bool = False,
+    gateway: Gateway | None = None,
 ) -> Evaluation:
     """Phase 3: harness-driven evaluation episodes with seeds the agent never sees. ``goal``: the
-    family's episodes terminate only at the goal, so each episode's success is whether it did."""
+    family's episodes terminate only at the goal, so each episode's success is whether it did.
+    On a text suite each episode has its own model tokens (``gateway``), and an answer may be a
+    move's name, which the env's text wrapper reads."""
     deadline = time.monotonic() + seconds
     returns: list[float] = []
     successes: list[bool | None] = []
     reward: Any = 0.0  # paid for the agent's previous action, across episode ends too
     for episode in range(episodes):
         obs, info = env.reset(seed=seeds.episode(episode))
+        if gateway is not None:
+            gateway.start_episode()
         total, new_episode = 0.0, True
         while True:
-            raw = agent.act(new_episode, obs, info, float(reward), deadline)
+            raw = agent.act(new_episode, obs, info, float(reward), deadline, gateway)
             try:
-                action = check_action(env.action_space, raw)
+                action = raw if gateway is not None and isinstance(raw, str) else check_action(env.action_space, raw)
             except InvalidAction as exc:
                 raise AgentFailure(Status.INVALID_ACTION, str(exc)) from None
             obs, reward, terminated, truncated, info = env.step(action)
@@ -194,22 +235,40 @@ def evaluate(
             if terminated or truncated:
                 break
         returns.append(total)
-        successes.append(bool(terminated) if goal else None)
+        # A forfeit (text suites: an answer that names no move) ends an episode too, not at the goal.
+        successes.append(bool(terminated) and not info.get("illegal_action") if goal else None)
     return Evaluation(returns, successes)
 
 
-def run_trial(agent: AgentEndpoint, job: TrialJob, outcome: Outcome, started: float, setup_seconds: float) -> None:
+def run_trial(
+    agent: AgentEndpoint,
+    job: TrialJob,
+    outcome: Outcome,
+    started: float,
+    setup_seconds: float,
+    model: Model | None = None,
+) -> None:
     """The whole trial, into ``outcome``; an agent failure raises AgentFailure (what the trial
-    earned so far, its steps, stays in ``outcome``)."""
+    earned so far, its steps, stays in ``outcome``). ``model``: a text suite's language model."""
     variant = games.parse_variant(job.variant)
-    eval_env = games.make(variant)
+    text = job.suite.text
+    eval_env = make_env(variant, text)
     seeds = TrialSeeds.of(job)
-    adaptation = adapt(agent, job, variant, seeds, trial_spec(job, seeds, eval_env), outcome, setup_seconds)
-    outcome.startup_seconds = round(adaptation.first_message - started, 4)
-    outcome.adapt_seconds = round(adaptation.ended - adaptation.first_message, 4)
-    episodes = job.suite.eval_episodes_of(job.family)
-    goal = games.get_family(job.family).success_on_termination
-    evaluation = evaluate(agent, eval_env, episodes, seeds, job.suite.eval_seconds, goal)
+    spec = trial_spec(job, seeds, eval_env)
+    gateway = Gateway(model, spec.token_budget, spec.eval_tokens) if text else None
+    try:
+        adaptation = adapt(agent, job, variant, seeds, spec, outcome, setup_seconds, gateway)
+        outcome.startup_seconds = round(adaptation.first_message - started, 4)
+        outcome.adapt_seconds = round(adaptation.ended - adaptation.first_message, 4)
+        episodes = job.suite.eval_episodes_of(job.family)
+        goal = games.get_family(job.family).success_on_termination
+        evaluation = evaluate(agent, eval_env, episodes, seeds, job.suite.eval_seconds, goal, gateway)
+    finally:
+        if gateway is not None:
+            outcome.tokens_used, outcome.llm_calls = gateway.tokens_used, gateway.llm_calls
+            seen = TextAnswers()
+            seen.add(eval_env)
+            outcome.answers = outcome.answers.merged(seen)
     outcome.episode_returns = evaluation.returns
     outcome.eval_return = float(sum(evaluation.returns) / len(evaluation.returns))
     outcome.success_rate = evaluation.success_rate

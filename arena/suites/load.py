@@ -263,7 +263,7 @@ def parse_suite(data: Mapping[str, Any], path: Path | str = "<suite>") -> Suite:
         path=Path(path) if not isinstance(path, Path) else path,
         meta_train_seeds=_number(where, "suite.meta_train_seeds", meta.get("meta_train_seeds", 0), integer=True),
         batched_envs=_flag(where, "suite.batched_envs", meta.get("batched_envs", False)),
-        **_text_track(where, meta, len(budgets)),
+        **_text_track(where, meta, len(budgets), [plan.family for plan in plans]),
         test_seed_sha256=_test_seed_hash(where, meta.get("test_seed_sha256", "")),
         published=_published(where, data.get("reproduce", {})),
     )
@@ -284,10 +284,20 @@ def _group(where: _Where, key: str, family: games.Family, raw: Any) -> tuple[int
     return count, dists
 
 
-def _text_track(where: _Where, meta: Mapping[str, Any], n_budgets: int) -> dict[str, Any]:
+def _text_track(where: _Where, meta: Mapping[str, Any], n_budgets: int, families: list[str]) -> dict[str, Any]:
     text = meta.get("text", False)
     if not isinstance(text, bool):
         raise where.error("suite.text", "must be true or false")
+    if text:
+        from games.text import NoTextRulesError, text_rules
+
+        for family in families:
+            try:
+                text_rules(family)
+            except NoTextRulesError as exc:
+                raise where.error(f"families.{family}", f"a text suite's families need text rules: {exc}") from None
+        if meta.get("batched_envs", False):
+            raise where.error("suite.batched_envs", "a text suite renders every copy as text: batched envs cannot")
     tokens = meta.get("token_budgets", [])
     if not isinstance(tokens, list):
         raise where.error("suite.token_budgets", "must be a list of token counts, one per budget")

@@ -5,13 +5,17 @@ reference trial (:mod:`arena.inprocess`) runs exactly this code too.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from arena.api import Agent, AgentSpec, BudgetExhausted
+from arena.worker.llm import GatewayLLM
 from arena.worker.proxy import ProxyTaskSampler, Requests, open_env, to_wire
+
+FORFEIT = ""  # the answer of an act that ran out of tokens: it names no move, so it forfeits
 
 
 def load_entry(submission_dir: str, entry: str) -> type[Agent]:
@@ -47,10 +51,15 @@ class AgentHost:
         self.agent_class = agent_class
         self.agent: Agent | None = None
         self._first_act = True
+        self.text = False
 
     def trial(self, spec: AgentSpec, checkpoint: str | None, requests: Requests) -> None:
         """Build the trial's agent, hand it the meta-training checkpoint, and let it adapt on the
-        variant's proxy env. At budget 0 ``adapt`` is not called: zero-shot means no env at all."""
+        variant's proxy env. At budget 0 ``adapt`` is not called: zero-shot means no env at all.
+        On a text suite the spec carries the model gateway, over the same ``requests``."""
+        if spec.text:
+            spec = dataclasses.replace(spec, llm=GatewayLLM(requests))
+        self.text = spec.text
         agent = self.agent = self.agent_class(seeded(spec))
         self._first_act = True
         if checkpoint:
@@ -74,7 +83,13 @@ class AgentHost:
             # during evaluation. Absent only on the evaluation's first step.
             info = {**info, "reward": reward}
         self._first_act = False
-        return to_wire(self.agent.act(observation, info))
+        try:
+            action = self.agent.act(observation, info)
+        except BudgetExhausted:
+            if not self.text:
+                raise
+            action = FORFEIT  # out of tokens for this episode: no answer, the move is forfeit
+        return to_wire(action, text=self.text)
 
     def meta_train(self, spec: AgentSpec, checkpoint_out: str, requests: Requests) -> None:
         """Meta-train a fresh agent on the suite's train variants, then let it save."""

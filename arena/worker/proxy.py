@@ -23,16 +23,34 @@ _OPEN, _SAMPLE, _RESET, _STEP, _CLOSE, _STEPS_LEFT = (
 )  # fmt: skip
 
 
-def to_wire(action: Any) -> Any:
-    """Plain numbers or a numeric array: the only action shapes the harness will read."""
+MAX_ANSWER = 1000  # characters of a text answer the harness reads
+
+
+def to_wire(action: Any, text: bool = False) -> Any:
+    """Plain numbers or a numeric array: the only action shapes the harness will read; on a
+    text suite also a string (a move's name, parsed by the harness)."""
     if type(action) is int or isinstance(action, (bool, float)):
         return action
+    if text and isinstance(action, str):
+        return action[:MAX_ANSWER]
     array = np.asarray(action)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"action must be numeric, got {type(action).__name__} of dtype {array.dtype}")
     if array.ndim == 0 and array.dtype.kind in "iu":
         return int(array)  # the common discrete action, in its compact wire form
     return np.ascontiguousarray(array)
+
+
+def _action(action: Any) -> Any:
+    """A proxy's step action: a string goes as it is (the harness refuses one unless the suite is
+    a text suite, where it is a move's name)."""
+    return action[:MAX_ANSWER] if isinstance(action, str) else to_wire(action)
+
+
+def _actions(actions: Any) -> Any:
+    if isinstance(actions, (list, tuple)) and actions and all(isinstance(a, str) for a in actions):
+        return [a[:MAX_ANSWER] for a in actions]
+    return to_wire(actions)
 
 
 def result(reply: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -85,7 +103,7 @@ class ProxyEnv(gym.Env[Any, Any]):
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self._channel.request(_STEP, self._handle, to_wire(action))
+        obs, reward, terminated, truncated, info = self._channel.request(_STEP, self._handle, _action(action))
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
@@ -130,7 +148,7 @@ class ProxyVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         return obs, info
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-        obs, rewards, terminations, truncations, infos = self._channel.request(_STEP, self._handle, to_wire(actions))
+        obs, rewards, terminations, truncations, infos = self._channel.request(_STEP, self._handle, _actions(actions))
         ended = infos.get("_final_obs")
         if ended is not None:  # the harness sends only the ended copies' rows: spread them out
             rows = infos["final_obs"]

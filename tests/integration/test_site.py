@@ -714,3 +714,33 @@ def test_a_test_split_site_names_no_held_out_variant(sample_db: Path, tmp_path: 
             text = path.read_text()
             assert not [v for v in variants if v in text], path  # no id of a held-out variant anywhere
     assert "test split" in (site / "index.html").read_text()
+
+
+def test_a_text_suite_has_a_board_per_model_with_its_tokens(tmp_path: Path) -> None:
+    """The model is the operator's choice: each one's trials make their own board, whose title
+    and Model column name it, with tokens per trial and the unparsable answers."""
+    db = tmp_path / "text.db"
+    store = Store(db)
+    for name, digest in (("llm-a", "a" * 64), ("llm-b", "b" * 64)):
+        store.add(SubmissionRecord(hash=digest, name=name, version="1", authors=("t",), entry="agent:Agent"))
+        for model, tokens in (("small-model", 300), ("big-model", 900)):
+            for budget in (0, 20):
+                for variant, score in (("rps(task=1)", 0.2), ("rps(task=2)", 0.4)):
+                    store.add(
+                        make_trial(
+                            submission_hash=digest, submission=name, suite="text-v1", family="rps",
+                            variant=variant, budget=budget, model=model, normalized_score=score,
+                            tokens_used=tokens + budget, llm_calls=5, unparsable_answers=1 if name == "llm-b" else 0,
+                        )
+                    )  # fmt: skip
+    store.close()
+    out = tmp_path / "site"
+    build(db, out, n_resamples=200)
+    index = (out / "index.html").read_text()
+    assert "text-v1 v1 · dev split · model small-model" in index
+    assert "text-v1 v1 · dev split · model big-model" in index
+    assert index.count('title="The language model every agent of this board was given') == 2
+    assert "<code>big-model</code>" in index and "<code>small-model</code>" in index
+    assert ">910<" in index  # big-model's mean tokens per trial: (900 + 920) / 2
+    # llm-b's 4 trials on each board had one unparsable answer each.
+    assert re.search(r'data-sort="4">4</td>', index)

@@ -210,7 +210,7 @@ def test_a_schema_2_file_gets_provenance_as_a_key_part_keeping_every_row(tmp_pat
     db.conn.execute("PRAGMA user_version = 2")
     db.conn.close()
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     (trial,) = store.trials()
     assert (trial.provenance, trial.commit, trial.platform, trial.eval_return) == ("harness", "", "", 12.0)
     assert trial.memory_cap == "" and trial.command == ""  # schemas 4 and 5: unknown for older rows
