@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import games
 from arena.harness import environments
@@ -161,7 +162,12 @@ def check_submission(path: str | Path, suite_name: str | None = None) -> CheckRe
         report.add("requirements installed, wheels only", True, environments.describe(submission))
     report.submission = submission
     report.add("identity", True, f"hash {submission.hash[:12]}")
-    suite = small_meta_training(load_suite(suite_name or "smoke"))
+    # A language-model agent plays text suites only: it is checked on the text suite, with the
+    # embedded model.
+    suite = small_meta_training(load_suite(suite_name or ("text-v1" if submission.llm else "smoke")))
+    model = _check_model(report, suite)
+    if suite.text and model is None:
+        return report
     runner = Runner()
     checkpoints = Path(tempfile.mkdtemp(prefix="arena-check-"))
     try:
@@ -178,11 +184,33 @@ def check_submission(path: str | Path, suite_name: str | None = None) -> CheckRe
             if checkpoint == "failed":
                 continue
             for job in check_jobs(submission, suite, family, checkpoint):
+                if model is not None:
+                    job = dataclasses.replace(job, model=model.name, llm_url=model.url)
                 _trial(report, runner, job)
     finally:
         runner.close()
+        if model is not None:
+            model.close()
         shutil.rmtree(checkpoints, ignore_errors=True)
     return report
+
+
+def _check_model(report: CheckReport, suite: Suite) -> Any:
+    """A text suite's embedded model for the check's trials (None elsewhere, or when it cannot start)."""
+    if not suite.text:
+        return None
+    try:
+        from arena.llm import EmbeddedModel, ModelError
+    except ImportError as exc:
+        report.add("the text track's model", False, f"the llm extra is not installed: {exc}")
+        return None
+    try:
+        model = EmbeddedModel(threads=1)
+    except ModelError as exc:
+        report.add("the text track's model", False, str(exc))
+        return None
+    report.add("the text track's model", True, f"{model.name}, embedded")
+    return model
 
 
 def _meta_train(

@@ -154,7 +154,10 @@ def _text_model(suite: Suite, llm: tuple[str, str] | None) -> Iterator[Any]:
     from arena.llm import EmbeddedModel
 
     console.print("starting the embedded language model (SmolLM2-135M-Instruct)...", highlight=False)
-    embedded = EmbeddedModel()
+    # One thread: llama.cpp's threads wait for each other at every layer, and on a machine whose
+    # cores the harness's runners and agents also use, two threads measured 0.6-13 s a call
+    # where one took 0.14 s (a 206-token prompt, 2 cores, loaded).
+    embedded = EmbeddedModel(threads=1)
     try:
         yield ModelEndpoint(url=embedded.url, name=embedded.name)
     finally:

@@ -76,7 +76,7 @@ def embedded() -> Iterator[ModelEndpoint]:
     from arena import llm
 
     try:
-        model = llm.EmbeddedModel()
+        model = llm.EmbeddedModel(threads=1)
     except llm.ModelError as exc:
         if os.environ.get("ARENA_REQUIRE_LLM") == "1":  # scripts/test.sh (and CI) installed it
             pytest.fail(f"the embedded model cannot start: {exc}")

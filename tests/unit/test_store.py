@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -214,6 +215,7 @@ def test_a_schema_2_file_gets_provenance_as_a_key_part_keeping_every_row(tmp_pat
     (trial,) = store.trials()
     assert (trial.provenance, trial.commit, trial.platform, trial.eval_return) == ("harness", "", "", 12.0)
     assert trial.memory_cap == "" and trial.command == ""  # schemas 4 and 5: unknown for older rows
+    assert trial.illegal_answers == ()  # schema 6: none recorded before the text track
     imported = make_trial(
         submission_hash="h",
         suite="s",
@@ -251,3 +253,15 @@ def sqlite_utils_db(path):
     import sqlite_utils
 
     return sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+
+
+def test_a_text_trials_answers_are_stored_verbatim(tmp_path) -> None:
+    """Schema 6: a text trial's unparsable answers are stored verbatim, beside older rows."""
+    from tests.conftest import make_trial
+
+    store = Store(tmp_path / "r.db")
+    text = make_trial(model="m", tokens_used=321, llm_calls=4, unparsable_answers=2, illegal_answers=("I think 42", ""))
+    assert store.add(text)
+    (back,) = store.trials()
+    assert dataclasses.replace(back, finished_at="") == text  # the store stamps finished_at
+    assert back.illegal_answers == ("I think 42", "") and back.tokens_used == 321
