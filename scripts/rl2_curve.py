@@ -32,8 +32,12 @@ the previous action, and *new episode* at each reset, which are exactly the inpu
 (``deterministic_eval`` is off) with the actor rounded to float16 first, as ``save`` writes it
 and the trial loads it. The two differ only in random numbers (env seeds, sampled actions):
 ``--check N`` plays N harness trials in this process (``arena.inprocess``, the reference a
-sandboxed trial must equal) of the final policy on the first N tasks and prints both means with
-their 95% intervals; ``--checkpoint DIR`` scores a published checkpoint instead of training.
+sandboxed trial must equal) of the final policy on the first N tasks, with trial seed
+``--check-seed``, and prints both means with their 95% intervals; ``--checkpoint DIR`` scores a
+published checkpoint instead of training. One difference is not noise: every harness trial of
+one trial seed builds its agent with the same seed (``TrialSeeds.agent`` derives from the trial
+seed alone), so on a suite of ``seeds = 1`` the policy's samples of all tasks come from one
+common random stream and the tasks' totals are not independent; here each task samples its own.
 
 Prints a table (steps, score with its 95% CI over tasks (Student's t), training wall time,
 steps/s) and writes ``--out`` (JSON) after every point. ``--seconds`` stops training in time
@@ -238,9 +242,10 @@ def score(agent: RL2, suite: Suite, variants: list[games.Variant], seed: int) ->
             torch.cuda.set_rng_state_all(saved_cuda)
 
 
-def harness_check(agent: RL2, suite: Suite, family: str, count: int) -> list[float]:
-    """``count`` trials through the harness's trial procedure in this process, of the policy saved
-    as a checkpoint, on the cell's first ``count`` dev variants: each trial's total reward."""
+def harness_check(agent: RL2, suite: Suite, family: str, count: int, seed: int = 0) -> list[float]:
+    """``count`` trials (trial seed ``seed``) through the harness's trial procedure in this
+    process, of the policy saved as a checkpoint, on the cell's first ``count`` dev variants: each
+    trial's total reward."""
     import tempfile
 
     from arena import campaign
@@ -255,7 +260,7 @@ def harness_check(agent: RL2, suite: Suite, family: str, count: int) -> list[flo
         for tv in [tv for tv in suite.variants("dev") if tv.family == family][:count]:
             job = TrialJob(
                 submission=submission, suite=suite, split="dev", variant=tv.variant.id, group=tv.group,
-                budget=suite.budgets[0], adapt_seconds=suite.adapt_seconds[0], seed=0,
+                budget=suite.budgets[0], adapt_seconds=suite.adapt_seconds[0], seed=seed,
                 split_seed=campaign.split_seed(suite, "dev", None), checkpoint=folder, device=str(agent.device),
             )  # fmt: skip
             totals.append(float(sum(run_trial(job).episode_returns)))
@@ -302,6 +307,7 @@ def main() -> None:
     parser.add_argument("--resume", type=Path, default=None, help="continue a run saved with --state-out")
     parser.add_argument("--checkpoint", type=Path, default=None, help="score this RL² checkpoint; no training")
     parser.add_argument("--check", type=int, default=0, help="also N harness trials of the last policy")
+    parser.add_argument("--check-seed", type=int, default=0, help="the trial seed of those trials")
     args = parser.parse_args()
     begun = time.monotonic()
     stop_at = begun + args.seconds if args.seconds else None
@@ -372,12 +378,13 @@ def main() -> None:
             args.state_out.parent.mkdir(parents=True, exist_ok=True)
             torch.save({**run.state(), "points": report["points"]}, args.state_out)
     if args.check:
-        harness = harness_check(agent, suite, args.family, args.check)
+        harness = harness_check(agent, suite, args.family, args.check, args.check_seed)
         batched = score(agent, suite, variants[: args.check], eval_seed + 1)
         h_mean, h_ci = mean_interval(harness)
         b_mean, b_ci = mean_interval(batched)
-        report["check"] = {"tasks": args.check, "harness": [h_mean, *h_ci], "batched": [b_mean, *b_ci]}
-        print(f"check on {args.check} tasks: harness trials {h_mean:.3f} [{h_ci[0]:.3f}, {h_ci[1]:.3f}], "
+        report["check"] = {"tasks": args.check, "trial_seed": args.check_seed, "harness": [h_mean, *h_ci],
+                           "batched": [b_mean, *b_ci]}  # fmt: skip
+        print(f"check on {args.check} tasks: harness trials (seed {args.check_seed}) {h_mean:.3f} [{h_ci[0]:.3f}, {h_ci[1]:.3f}], "
               f"batched scoring {b_mean:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}]")  # fmt: skip
     report["wall_seconds"] = round(time.monotonic() - begun, 1)
     write()
