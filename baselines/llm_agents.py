@@ -97,7 +97,9 @@ class LLMAgent(arena.Agent):
         return move
 
     def _prompt(self, board: str, legal: list[str]) -> str:
-        parts = [f"Game: {self.spec.family}."]
+        # What stays the same from move to move comes first: the model server reuses the
+        # computation of a prompt's unchanged beginning, so only the tail costs prompt tokens.
+        parts = [f"Game: {self.spec.family}. Legal moves: {', '.join(legal)}. Answer with one legal move."]
         if self.config.summary:
             parts.append(self._summary())
         elif self.lines:
@@ -107,16 +109,12 @@ class LLMAgent(arena.Agent):
                 f"Episodes so far: {len(self.episodes)}, mean return {sum(self.episodes) / len(self.episodes):.2f}."
             )
         parts.append("Now:\n" + board[-self.config.board_chars :])
-        parts.append("Legal moves: " + ", ".join(legal) + ". Answer with one legal move.")
         return "\n\n".join(parts)
 
     def _summary(self) -> str:
         if not self.counts:
             return "You have not played any move yet."
-        rows = [
-            f"{move}: played {n} times, mean reward {self.totals[move] / n:.2f}"
-            for move, n in sorted(self.counts.items())
-        ]
+        rows = [f"{move}: {n} plays, mean {self.totals[move] / n:.2f}" for move, n in sorted(self.counts.items())]
         return "What each move has earned so far:\n" + "\n".join(rows)
 
     def _remember(self, reward: float, ended: bool) -> None:

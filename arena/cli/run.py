@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shlex
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -111,7 +112,7 @@ def _run(
         raise
     if llm is not None and not suite.text:
         err.print(f"note: {suite.id} is not a text suite: --llm is not used", highlight=False)
-    with _text_model(suite, llm) as model:
+    with _text_model(suite, llm, workers) as model:
         executor = make_executor(executor_name, workers, address=address, require_sandbox=split == "test")
         label = ", ".join(s.name for s in submissions)
         console.print(f"{label} on {suite.id} {split} split → {db}", highlight=False)
@@ -140,7 +141,7 @@ def _run(
 
 
 @contextlib.contextmanager
-def _text_model(suite: Suite, llm: tuple[str, str] | None) -> Iterator[Any]:
+def _text_model(suite: Suite, llm: tuple[str, str] | None, workers: int) -> Iterator[Any]:
     """A text suite's model for the run: the server ``--llm`` names, else the embedded default
     (SmolLM2-135M-Instruct), started here and stopped when the run ends. None elsewhere."""
     from arena.campaign import ModelEndpoint
@@ -154,10 +155,12 @@ def _text_model(suite: Suite, llm: tuple[str, str] | None) -> Iterator[Any]:
     from arena.llm import EmbeddedModel
 
     console.print("starting the embedded language model (SmolLM2-135M-Instruct)...", highlight=False)
-    # One thread: llama.cpp's threads wait for each other at every layer, and on a machine whose
-    # cores the harness's runners and agents also use, two threads measured 0.6-13 s a call
-    # where one took 0.14 s (a 206-token prompt, 2 cores, loaded).
-    embedded = EmbeddedModel(threads=1)
+    # llama.cpp's threads wait for each other at every layer: where the run's runners and
+    # agents keep cores busy, two threads measured 0.6-13 s a call where one took 0.14 s (a
+    # 206-token prompt, 2 cores, loaded). So the model gets the cores the workers leave it (a
+    # worker's pair mostly waits for the model), one at least, four at most.
+    threads = min(4, max(1, (os.cpu_count() or 1) - workers + 1))
+    embedded = EmbeddedModel(threads=threads)
     try:
         yield ModelEndpoint(url=embedded.url, name=embedded.name)
     finally:
