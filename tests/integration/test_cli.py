@@ -147,6 +147,9 @@ def test_bench_quick_reports_every_figure_as_json() -> None:
         "parallel_efficiency_ppo",
         "metatrain_steps_per_s",
         "board_seconds_50",
+        "gateway_overhead",  # the text track: scripts/test.sh installs its model
+        "llm_prompt_tokens_per_s",
+        "llm_generation_tokens_per_s",
     }
     assert "SyncVectorEnv" in figures["metatrain_steps_per_s"]["detail"]
     assert "synthetic DB: 50 submissions" in figures["board_seconds_50"]["detail"]
