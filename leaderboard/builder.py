@@ -415,6 +415,7 @@ def _board_view(
         runs = _meta_runs(board, metas) if meta[0] == "verified" else 1
         expected = per_budget_expected * len(board.budgets) * runs if per_budget_expected is not None else None
         largest = entry.budgets.get(headline)
+        tokens, unparsable = (usage or {}).get((board.id, entry.hash), (None, 0))
         return Row(
             entry=entry,
             sub=sub,
@@ -430,8 +431,8 @@ def _board_view(
             groups=[largest.groups.get(g) if largest else None for g in board.groups],
             online=online_areas.get(entry.hash),
             success=largest.success_rate if largest else None,
-            tokens=(usage or {}).get((board.id, entry.hash), (None, 0))[0],
-            unparsable=(usage or {}).get((board.id, entry.hash), (None, 0))[1],
+            tokens=tokens,
+            unparsable=unparsable,
         )
 
     rows = [row(e) for e in board.entries]

@@ -86,9 +86,6 @@ class TextAnswers:
         for answer in getattr(env, "illegal_answers", ())[: self.KEEP - len(self.first)]:
             self.first.append(str(answer)[:200])
 
-    def merged(self, other: TextAnswers) -> TextAnswers:
-        return TextAnswers(self.count + other.count, (self.first + other.first)[: self.KEEP])
-
 
 @dataclass
 class Outcome:

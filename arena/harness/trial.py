@@ -32,7 +32,7 @@ from arena.api import AgentSpec
 from arena.boundary.protocol import Kind
 from arena.harness.envserver import Budget, EnvServer, InvalidAction, check_action, fixed, make_env
 from arena.harness.gateway import Gateway, Model
-from arena.harness.jobs import AgentFailure, MetaTrainJob, Outcome, TextAnswers, TrialJob
+from arena.harness.jobs import AgentFailure, MetaTrainJob, Outcome, TrialJob
 from arena.records import Status
 from arena.seeding import derive_seed
 
@@ -266,9 +266,7 @@ def run_trial(
     finally:
         if gateway is not None:
             outcome.tokens_used, outcome.llm_calls = gateway.tokens_used, gateway.llm_calls
-            seen = TextAnswers()
-            seen.add(eval_env)
-            outcome.answers = outcome.answers.merged(seen)
+            outcome.answers.add(eval_env)  # after the adaptation's, the first few kept
     outcome.episode_returns = evaluation.returns
     outcome.eval_return = float(sum(evaluation.returns) / len(evaluation.returns))
     outcome.success_rate = evaluation.success_rate
