@@ -42,7 +42,10 @@ common random stream and the tasks' totals are not independent; here each task s
 Prints a table (steps, score with its 95% CI over tasks (Student's t), training wall time,
 steps/s) and writes ``--out`` (JSON) after every point. ``--seconds`` stops training in time
 (one more point is scored where it stops); ``--state-out`` saves the whole run (weights, Adam,
-random states, the sampler's position) and ``--resume`` continues it exactly.
+random states, the sampler's position) and ``--resume`` continues it exactly. ``--set
+FIELD=VALUE`` changes a field of RL²'s ``Config`` for this run (``hidden=256``, ``ent_coef=0``):
+the questions the paper's settings raise, asked without touching ``baselines/rl2.py``, whose
+hash the published checkpoints are tied to; the JSON records the whole config.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ from arena.suites import Suite, load_suite  # noqa: E402
 from arena.worker.host import seeded  # noqa: E402
 from arena.worker.proxy import ProxyTaskSampler  # noqa: E402
 from baselines.common import BatchedEnv  # noqa: E402
-from baselines.rl2 import RL2, RecurrentPolicy  # noqa: E402
+from baselines.rl2 import CONFIG, RL2, RecurrentPolicy  # noqa: E402
 
 SUITE = "rl2-paper"
 NO_LIMIT = 10**15  # the scoring server's budget: scoring is not meta-training
@@ -293,6 +296,23 @@ def schedule(points: list[int], every: int, total: int) -> list[int]:
     return out
 
 
+def config_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` pairs as typed values of RL²'s ``Config`` fields; a misspelt field or a
+    value of the wrong type is a one-line error."""
+    fields = {f.name: type(getattr(CONFIG, f.name)) for f in dataclasses.fields(CONFIG)}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        if name not in fields:
+            raise SystemExit(f"--set {pair}: RL²'s Config has no field {name!r} (fields: {', '.join(fields)})")
+        kind = fields[name]
+        try:
+            out[name] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+        except ValueError:
+            raise SystemExit(f"--set {pair}: {name} takes a {kind.__name__}") from None
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="rl2_bandit_k5_n100")
@@ -308,7 +328,14 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="score this RL² checkpoint; no training")
     parser.add_argument("--check", type=int, default=0, help="also N harness trials of the last policy")
     parser.add_argument("--check-seed", type=int, default=0, help="the trial seed of those trials")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="an RL² Config field for this run only (e.g. hidden=256): an experiment, not the published agent",
+    )  # fmt: skip
     args = parser.parse_args()
+    overrides = config_overrides(args.set)
+    if overrides:  # the class attribute every RL2 reads: this process's agents only, rl2.py unchanged
+        RL2.config = dataclasses.replace(CONFIG, **overrides)
     begun = time.monotonic()
     stop_at = begun + args.seconds if args.seconds else None
     device = ("cuda:0" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -323,7 +350,8 @@ def main() -> None:
         "eval_episodes": suite.eval_episodes_of(args.family), "device": device,
         "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else "",
         "torch": torch.__version__, "python": platform.python_version(),
-        "commit": os.environ.get("ARENA_COMMIT", ""), "points": [],
+        "commit": os.environ.get("ARENA_COMMIT", ""), "config": dataclasses.asdict(RL2.config),
+        "overrides": overrides, "points": [],
     }  # fmt: skip
 
     def write() -> None:
