@@ -307,10 +307,13 @@ def config_overrides(pairs: list[str]) -> dict[str, Any]:
             raise SystemExit(f"--set {pair}: RL²'s Config has no field {name!r} (fields: {', '.join(fields)})")
         kind = fields[name]
         try:
-            out[name] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
-        except ValueError:
+            out[name] = BOOLS[text.lower()] if kind is bool else kind(text)
+        except (KeyError, ValueError):
             raise SystemExit(f"--set {pair}: {name} takes a {kind.__name__}") from None
     return out
+
+
+BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def main() -> None:
@@ -383,6 +386,8 @@ def main() -> None:
         run = None
     else:
         resume = torch.load(args.resume, weights_only=False) if args.resume else None
+        if resume and resume.get("config", report["config"]) != report["config"]:
+            raise SystemExit(f"--resume {args.resume}: saved with other RL² settings; pass its --set values again")
         if resume:
             report["points"] = resume.get("points", [])
             for row in report["points"]:
@@ -404,7 +409,7 @@ def main() -> None:
                 break
         if args.state_out:
             args.state_out.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({**run.state(), "points": report["points"]}, args.state_out)
+            torch.save({**run.state(), "points": report["points"], "config": report["config"]}, args.state_out)
     if args.check:
         harness = harness_check(agent, suite, args.family, args.check, args.check_seed)
         batched = score(agent, suite, variants[: args.check], eval_seed + 1)

@@ -158,3 +158,41 @@ def test_checkpoints_another_code_has_not_published_are_a_one_line_error(tmp_pat
     assert result.returncode != 0
     assert "maml: 14 of 14 checkpoints of rl2-paper@1 are not published" in result.stderr.strip().splitlines()[-1]
     assert "run without --from-checkpoints to meta-train them" in result.stderr
+
+
+# -- scripts/rl2_curve.py: experiments with RL²'s settings ----------------------------------------
+
+
+def _curve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "rl2_curve.py"), "--family", "rl2_bandit_k5_n10", "--device", "cpu",
+         "--tasks", "20", *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_the_curve_runs_with_a_changed_setting_and_resumes_only_with_the_same_settings(tmp_path: Path) -> None:
+    out, state = tmp_path / "curve.json", tmp_path / "state.pt"
+    result = _curve("--steps", "5000", "--points", "5000", "--set", "hidden=16", "--set", "ent_coef=0",
+                    "--out", str(out), "--state-out", str(state))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["overrides"] == {"hidden": 16, "ent_coef": 0.0}
+    assert (report["config"]["hidden"], report["config"]["ent_coef"], report["config"]["trials"]) == (16, 0.0, 256)
+    assert report["points"][-1]["steps"] == 5000
+    # A run saved with other settings is not continued under the defaults.
+    resumed = _curve("--steps", "10000", "--points", "5000", "--resume", str(state))
+    assert resumed.returncode != 0
+    assert "saved with other RL² settings" in resumed.stderr.strip().splitlines()[-1]
+
+
+def test_a_misspelt_setting_or_value_is_a_one_line_error() -> None:
+    for setting, message in (
+        ("hiden=16", "RL²'s Config has no field 'hiden'"),
+        ("deterministic_eval=ture", "deterministic_eval takes a bool"),
+        ("hidden=2.5", "hidden takes a int"),
+    ):
+        result = _curve("--steps", "1000", "--set", setting)
+        assert result.returncode != 0
+        (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+        assert line.startswith(f"--set {setting}: {message}"), line
