@@ -391,11 +391,15 @@ def meta_train_missing(
     executor: Executor,
     families: set[str],
     progress: Progress | None,
+    meta_seeds: Sequence[int] = (0,),
 ) -> dict[MetaKey, tuple[str, str]]:
-    """Meta-train what is missing, every family for every submission, before anything else runs
-    (the ladder's way: each side plays with its first meta-training run's checkpoint); returns
-    the (submission hash, family, meta seed) keys that failed."""
-    pairs = [((s.hash, family, 0), s) for s in submissions for family in sorted(families)]
+    """Meta-train what is missing, every family and meta seed for every submission, before
+    anything else runs (the ladder's way, with run 0 only: each side plays with its first
+    meta-training run's checkpoint); returns the (submission hash, family, meta seed) keys that
+    failed."""
+    pairs = [
+        ((s.hash, family, seed), s) for s in submissions for family in sorted(families) for seed in meta_seeds
+    ]
     jobs, failed = plan_meta_training(pairs, suite, store)
     counts: Counter[str] = Counter()
     if progress and jobs:

@@ -90,6 +90,10 @@ def _range(values: list[Any]) -> list[float] | None:
     return [min(known), max(known)] if known else None
 
 
+def _print_progress(stage: str, done: int, total: int, counts: Counter[str]) -> None:
+    print(f"{stage}: {done}/{total} {dict(counts)}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite")
@@ -98,7 +102,16 @@ def main() -> None:
     parser.add_argument(
         "--db", type=Path, default=None, help="keep each store in this folder (<name>.db): a stopped run resumes there"
     )
+    parser.add_argument(
+        "--meta-train-only",
+        action="store_true",
+        help="meta-train every (family, meta seed) missing from the --db store, then stop: a later run without"
+        " this flag plays the trials with those checkpoints (e.g. meta-training on a GPU, trials on CPUs"
+        " with CUDA_VISIBLE_DEVICES='', where a recurrent agent stepping one env at a time is faster)",
+    )
     args = parser.parse_args()
+    if args.meta_train_only and args.db is None:
+        parser.error("--meta-train-only needs --db: the checkpoints must outlive this run")
     suite = load_suite(args.suite)
     revision = source_commit()
     failed = False
@@ -110,6 +123,19 @@ def main() -> None:
             where.mkdir(parents=True, exist_ok=True)
             store = Store(where / f"{submission.name}.db")
             started = time.monotonic()
+            if args.meta_train_only:
+                families = {plan.family for plan in suite.families}
+                failed_meta = campaign.meta_train_missing(
+                    [submission], suite, store, LocalExecutor(args.workers), families, _print_progress,
+                    suite.meta_train_seed_list(),
+                )  # fmt: skip
+                store.close()
+                spent = where / f"{submission.name}.wall"
+                total = time.monotonic() - started + (float(spent.read_text()) if spent.is_file() else 0.0)
+                spent.write_text(f"{total:.1f}\n")
+                print(f"{folder}: meta-trained on {suite.id}, {len(failed_meta)} failed; trials not run")
+                failed = failed or bool(failed_meta)
+                continue
             summary = campaign.run([submission], suite, "dev", store, LocalExecutor(args.workers))
             wall = time.monotonic() - started
             records = store.trials(suite=suite.name, split="dev")

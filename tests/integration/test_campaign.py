@@ -175,6 +175,46 @@ def test_trials_are_crossed_with_meta_training_runs_and_agents_without_one_run_o
         store.close()
 
 
+def test_record_results_meta_trains_every_run_first_and_the_trials_reuse_those_checkpoints(
+    write_submission, tmp_path: Path
+) -> None:
+    """``--meta-train-only`` (meta-training on a GPU, trials later on CPUs): every meta seed's
+    checkpoint is stored and no trial runs; the run after it plays the trials with exactly those."""
+    from arena.store import Store
+
+    suite_file = tmp_path / "mts.toml"
+    suite_file.write_text(
+        "[suite]\nname = 'mts'\nversion = 1\nbudgets = [0]\nadapt_seconds = [5]\nseeds = 1\nmeta_train_seeds = 3\n"
+        "eval_episodes = 2\neval_seconds = 10\nmeta_train_steps = 50\nmeta_train_seconds = 30\ndev_seed = 3\n"
+        "[families.bandit]\ninterpolation = 2\n[families.bandit.train]\narms = 2\ntask = [0, 1000]\nhorizon = 10\n"
+    )
+    learner = write_submission("learner", SEEDED_META)
+    db = tmp_path / "db"
+    script = [sys.executable, str(ROOT / "scripts" / "record_results.py"), str(suite_file), str(learner)]
+    first = subprocess.run([*script, "--db", str(db), "--meta-train-only", "--workers", "1"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "meta-trained on mts@1, 0 failed" in first.stdout
+    store = Store(db / "learner.db")
+    try:
+        metas = {m.meta_train_seed: (m.checkpoint, m.finished_at) for m in store.meta_trains()}
+        assert sorted(metas) == [0, 1, 2] and not store.trials()
+    finally:
+        store.close()
+    assert not (learner / "results").exists()
+    second = subprocess.run([*script, "--db", str(db), "--workers", "1"], capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    store = Store(db / "learner.db")
+    try:
+        assert {m.meta_train_seed: (m.checkpoint, m.finished_at) for m in store.meta_trains()} == metas
+        trials = store.trials()
+        assert sorted((t.meta_train_seed, t.status) for t in trials) == [(s, "ok") for s in (0, 0, 1, 1, 2, 2)]
+    finally:
+        store.close()
+    assert (learner / "results" / "mts-v1.json").is_file()
+    refused = subprocess.run([*script, "--meta-train-only"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--meta-train-only needs --db" in refused.stderr
+
+
 def test_published_checkpoints_replay_the_meta_training_and_refuse_other_code(write_submission, tmp_path: Path) -> None:
     from arena import campaign, published
     from arena.errors import ArenaError
