@@ -397,9 +397,7 @@ def meta_train_missing(
     anything else runs (the ladder's way, with run 0 only: each side plays with its first
     meta-training run's checkpoint); returns the (submission hash, family, meta seed) keys that
     failed."""
-    pairs = [
-        ((s.hash, family, seed), s) for s in submissions for family in sorted(families) for seed in meta_seeds
-    ]
+    pairs = [((s.hash, family, seed), s) for s in submissions for family in sorted(families) for seed in meta_seeds]
     jobs, failed = plan_meta_training(pairs, suite, store)
     counts: Counter[str] = Counter()
     if progress and jobs:

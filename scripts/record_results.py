@@ -9,7 +9,9 @@ budget), the spread across meta-training runs (each run's own IQM per budget and
 area, and their range, in the final and online views) and every trial record. With ``--db DIR``
 each submission's store is kept in ``DIR`` (checkpoints beside it): a run that was stopped
 resumes there (stored trials and finished meta-trainings are not run again, the wall time adds
-up), and no results file is written until every trial is stored. The
+up), and no results file is written until every trial is stored. ``--meta-train-only`` (with
+``--db``) meta-trains every (family, meta seed) into the store and stops: meta-train on a GPU,
+then play the trials on CPUs with ``CUDA_VISIBLE_DEVICES=''`` (docs/reproducing.md). The
 ``results/`` folder is not part of a submission's hash, so recording never changes its identity.
 """
 

@@ -191,7 +191,9 @@ def test_record_results_meta_trains_every_run_first_and_the_trials_reuse_those_c
     learner = write_submission("learner", SEEDED_META)
     db = tmp_path / "db"
     script = [sys.executable, str(ROOT / "scripts" / "record_results.py"), str(suite_file), str(learner)]
-    first = subprocess.run([*script, "--db", str(db), "--meta-train-only", "--workers", "1"], capture_output=True, text=True)
+    first = subprocess.run(
+        [*script, "--db", str(db), "--meta-train-only", "--workers", "1"], capture_output=True, text=True
+    )
     assert first.returncode == 0, first.stderr
     assert "meta-trained on mts@1, 0 failed" in first.stdout
     store = Store(db / "learner.db")
