@@ -92,6 +92,13 @@ def _range(values: list[Any]) -> list[float] | None:
     return [min(known), max(known)] if known else None
 
 
+def _add_wall(spent: Path, seconds: float) -> float:
+    """The wall time of every run that made a kept store, resumed and meta-train-only ones too."""
+    total = seconds + (float(spent.read_text()) if spent.is_file() else 0.0)
+    spent.write_text(f"{total:.1f}\n")
+    return total
+
+
 def _print_progress(stage: str, done: int, total: int, counts: Counter[str]) -> None:
     print(f"{stage}: {done}/{total} {dict(counts)}", flush=True)
 
@@ -132,9 +139,7 @@ def main() -> None:
                     suite.meta_train_seed_list(),
                 )  # fmt: skip
                 store.close()
-                spent = where / f"{submission.name}.wall"
-                total = time.monotonic() - started + (float(spent.read_text()) if spent.is_file() else 0.0)
-                spent.write_text(f"{total:.1f}\n")
+                _add_wall(where / f"{submission.name}.wall", time.monotonic() - started)
                 print(f"{folder}: meta-trained on {suite.id}, {len(failed_meta)} failed; trials not run")
                 failed = failed or bool(failed_meta)
                 continue
@@ -142,10 +147,8 @@ def main() -> None:
             wall = time.monotonic() - started
             records = store.trials(suite=suite.name, split="dev")
             store.close()
-            if keep:  # the wall time of every run that made this store, resumed ones too
-                spent = where / f"{submission.name}.wall"
-                wall += float(spent.read_text()) if spent.is_file() else 0.0
-                spent.write_text(f"{wall:.1f}\n")
+            if keep:
+                wall = _add_wall(where / f"{submission.name}.wall", wall)
         if summary.interrupted or len(records) < summary.planned:
             print(f"{folder}: stopped with {len(records)} of {summary.planned} trials stored; no results file written")
             failed = True

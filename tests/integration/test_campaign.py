@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -203,6 +204,7 @@ def test_record_results_meta_trains_every_run_first_and_the_trials_reuse_those_c
     finally:
         store.close()
     assert not (learner / "results").exists()
+    meta_wall = float((db / "learner.wall").read_text())
     second = subprocess.run([*script, "--db", str(db), "--workers", "1"], capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
     store = Store(db / "learner.db")
@@ -212,7 +214,8 @@ def test_record_results_meta_trains_every_run_first_and_the_trials_reuse_those_c
         assert sorted((t.meta_train_seed, t.status) for t in trials) == [(s, "ok") for s in (0, 0, 1, 1, 2, 2)]
     finally:
         store.close()
-    assert (learner / "results" / "mts-v1.json").is_file()
+    # the results file's wall time counts the meta-train-only run too
+    assert json.loads((learner / "results" / "mts-v1.json").read_text())["wall_seconds"] > meta_wall > 0
     refused = subprocess.run([*script, "--meta-train-only"], capture_output=True, text=True)
     assert refused.returncode == 2 and "--meta-train-only needs --db" in refused.stderr
 
