@@ -46,6 +46,14 @@ random states, the sampler's position) and ``--resume`` continues it exactly. ``
 FIELD=VALUE`` changes a field of RL²'s ``Config`` for this run (``hidden=256``, ``ent_coef=0``):
 the questions the paper's settings raise, asked without touching ``baselines/rl2.py``, whose
 hash the published checkpoints are tied to; the JSON records the whole config.
+
+``--kl-line-search TARGET`` wraps each of RL²'s PPO updates in the guard of the RL² authors' own
+optimiser (``PPOSGD`` with ``use_line_search=True`` in their research code, rllab's
+``sandbox/rocky/neural_learner``, ``step_size = 0.01``): after the update, the mean KL divergence
+of the new policy from the one that collected the batch, over every live step of the batch; while
+it is above TARGET, the actor's weights are moved halfway back towards the old ones (at most 10
+times). The critic keeps its update, and Adam its moments, as theirs do. Each point records how
+many updates were shrunk and their mean KL.
 """
 
 from __future__ import annotations
@@ -78,8 +86,8 @@ from arena.seeding import derive_seed  # noqa: E402
 from arena.suites import Suite, load_suite  # noqa: E402
 from arena.worker.host import seeded  # noqa: E402
 from arena.worker.proxy import ProxyTaskSampler  # noqa: E402
-from baselines.common import BatchedEnv  # noqa: E402
-from baselines.rl2 import CONFIG, RL2, RecurrentPolicy  # noqa: E402
+from baselines.common import BatchedEnv, masked_logits  # noqa: E402
+from baselines.rl2 import CONFIG, RL2, RecurrentPolicy, Trials  # noqa: E402
 
 SUITE = "rl2-paper"
 NO_LIMIT = 10**15  # the scoring server's budget: scoring is not meta-training
@@ -131,6 +139,10 @@ class Run:
     expected_length: float | None = None
     train_seconds: float = 0.0
     updates: int = 0
+    kl_target: float | None = None  # --kl-line-search
+    shrunk: int = 0  # updates the line search shrank since the last point
+    kl_sum: float = 0.0  # their KL after the search, summed since the last point
+    counted: int = 0  # updates already reported by a point
 
     @property
     def steps(self) -> int:
@@ -156,7 +168,12 @@ class Run:
             finally:
                 env.close()
             self.expected_length = float(trials.alive.sum(0).max().item()) - adapt_steps
-            agent._update(self.optimizer, trials)
+            if self.kl_target is None:
+                agent._update(self.optimizer, trials)
+            else:
+                kl, backtracks = kl_line_search(agent, self.optimizer, trials, self.kl_target)
+                self.shrunk += backtracks > 0
+                self.kl_sum += kl
             if agent.device.type == "cuda":
                 torch.cuda.synchronize()
             self.train_seconds += time.monotonic() - started
@@ -176,6 +193,41 @@ class Run:
             "train_seconds": self.train_seconds,
             "updates": self.updates,
         }
+
+
+def _log_probs(policy: RecurrentPolicy, trials: Trials) -> torch.Tensor:
+    """The actor's log-probabilities of every action at every step of a batch, [T, N, A]."""
+    with torch.no_grad():
+        h = torch.zeros(1, trials.x.shape[1], policy.hidden, device=trials.x.device)
+        out, _ = policy.actor(trials.x, h)
+        return torch.log_softmax(masked_logits(out, trials.masks), dim=-1)
+
+
+def _mean_kl(old: torch.Tensor, new: torch.Tensor, alive: torch.Tensor) -> float:
+    kl = (old.exp() * (old - new)).sum(-1)
+    return float((kl * alive).sum() / alive.sum().clamp(min=1.0))
+
+
+def kl_line_search(
+    agent: RL2, optimizer: torch.optim.Optimizer, trials: Trials, target: float, backtracks: int = 10
+) -> tuple[float, int]:
+    """RL²'s update, then the actor moved back halfway towards its old weights while its mean KL
+    from the collecting policy exceeds ``target``: (the KL kept, how many halvings)."""
+    if not agent.policy.discrete:
+        raise SystemExit("--kl-line-search: only for discrete actions (every rl2-paper cell)")
+    actor = [p for name, p in agent.policy.named_parameters() if not name.startswith(("critic", "v."))]
+    before = [p.detach().clone() for p in actor]
+    old = _log_probs(agent.policy, trials)
+    agent._update(optimizer, trials)
+    after = [p.detach().clone() for p in actor]
+    kl, fraction, done = _mean_kl(old, _log_probs(agent.policy, trials), trials.alive), 1.0, 0
+    while kl > target and done < backtracks:
+        fraction, done = fraction / 2, done + 1
+        with torch.no_grad():
+            for p, b, a in zip(actor, before, after, strict=True):
+                p.copy_(b + fraction * (a - b))
+        kl = _mean_kl(old, _log_probs(agent.policy, trials), trials.alive)
+    return kl, done
 
 
 def start_run(suite: Suite, family: str, total: int, device: str, resume: dict[str, Any] | None) -> Run:
@@ -280,6 +332,12 @@ def point_row(steps: int, values: list[float], run: Run | None, wall: float, pap
             wall_seconds=round(wall, 1),
             steps_per_s=round(steps / run.train_seconds, 1) if run.train_seconds else None,
         )
+    if run is not None and run.kl_target is not None:
+        # Since the previous point (the run's updates counted from there).
+        since = run.updates - run.counted
+        row["line_search"] = {"updates": since, "shrunk": run.shrunk,
+                              "mean_kl": round(run.kl_sum / since, 5) if since else None}  # fmt: skip
+        run.shrunk, run.kl_sum, run.counted = 0, 0.0, run.updates
     if paper:
         row["of_paper"] = round(mean / paper, 4)
     return row
@@ -332,6 +390,13 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=0, help="also N harness trials of the last policy")
     parser.add_argument("--check-seed", type=int, default=0, help="the trial seed of those trials")
     parser.add_argument(
+        "--kl-line-search",
+        type=float,
+        default=None,
+        metavar="TARGET",
+        help="after each update, shrink the actor's step until its mean KL is at most TARGET (the RL² authors' 0.01)",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE",
         help="an RL² Config field for this run only (e.g. hidden=256): an experiment, not the published agent",
     )  # fmt: skip
@@ -354,7 +419,7 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else "",
         "torch": torch.__version__, "python": platform.python_version(),
         "commit": os.environ.get("ARENA_COMMIT", ""), "config": dataclasses.asdict(RL2.config),
-        "overrides": overrides, "points": [],
+        "overrides": overrides, "kl_line_search": args.kl_line_search, "points": [],
     }  # fmt: skip
 
     def write() -> None:
@@ -386,13 +451,17 @@ def main() -> None:
         run = None
     else:
         resume = torch.load(args.resume, weights_only=False) if args.resume else None
-        if resume and resume.get("config", report["config"]) != report["config"]:
-            raise SystemExit(f"--resume {args.resume}: saved with other RL² settings; pass its --set values again")
+        saved = (resume.get("config", report["config"]), resume.get("kl_line_search")) if resume else None
+        if saved and saved != (report["config"], args.kl_line_search):
+            raise SystemExit(
+                f"--resume {args.resume}: saved with other RL² settings; pass its --set and --kl-line-search again"
+            )
         if resume:
             report["points"] = resume.get("points", [])
             for row in report["points"]:
                 show(row)
         run = start_run(suite, args.family, args.steps, device, resume)
+        run.kl_target, run.counted = args.kl_line_search, run.updates
         agent = run.agent
         for point in schedule([int(float(p)) for p in args.points.split(",") if p], args.every, args.steps):
             if point <= run.steps:
@@ -409,7 +478,8 @@ def main() -> None:
                 break
         if args.state_out:
             args.state_out.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({**run.state(), "points": report["points"], "config": report["config"]}, args.state_out)
+            saved_run = {**run.state(), "points": report["points"], "config": report["config"]}
+            torch.save({**saved_run, "kl_line_search": args.kl_line_search}, args.state_out)
     if args.check:
         harness = harness_check(agent, suite, args.family, args.check, args.check_seed)
         batched = score(agent, suite, variants[: args.check], eval_seed + 1)

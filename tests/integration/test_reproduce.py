@@ -196,3 +196,20 @@ def test_a_misspelt_setting_or_value_is_a_one_line_error() -> None:
         assert result.returncode != 0
         (line,) = result.stderr.strip().splitlines()  # one line, no traceback
         assert line.startswith(f"--set {setting}: {message}"), line
+
+
+def test_the_kl_line_search_shrinks_every_update_past_a_tiny_target_and_none_under_a_loose_one(tmp_path: Path) -> None:
+    reports = {}
+    for target in ("0.000001", "10"):
+        out = tmp_path / f"curve-{target}.json"
+        result = _curve("--steps", "6000", "--points", "3000", "--kl-line-search", target, "--out", str(out))
+        assert result.returncode == 0, result.stderr[-2000:]
+        reports[target] = json.loads(out.read_text())
+    tight, loose = reports["0.000001"], reports["10"]
+    assert tight["kl_line_search"] == 1e-6
+    for point in tight["points"]:  # ten halvings leave ~1/1000 of each step: the KL falls to ~0
+        assert point["line_search"]["shrunk"] == point["line_search"]["updates"] > 0
+        assert point["line_search"]["mean_kl"] < 1e-5
+    for point in loose["points"]:  # RL²'s own steps, untouched: a KL the tight run never keeps
+        assert point["line_search"]["shrunk"] == 0
+        assert point["line_search"]["mean_kl"] > 1e-4
