@@ -265,6 +265,9 @@ def rounded(policy: RecurrentPolicy) -> RecurrentPolicy:
     with torch.no_grad():
         for p in out.parameters():
             p.copy_(p.half().float())
+    for module in out.modules():
+        if isinstance(module, torch.nn.GRU):
+            module.flatten_parameters()  # a copy's cuDNN weights are scattered: re-pack them (a no-op on CPU)
     return out
 
 
