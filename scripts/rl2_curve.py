@@ -75,6 +75,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from torch.distributions import Distribution, kl_divergence  # noqa: E402
 
 import games  # noqa: E402
 from arena.api import AgentSpec  # noqa: E402
@@ -86,7 +87,7 @@ from arena.seeding import derive_seed  # noqa: E402
 from arena.suites import Suite, load_suite  # noqa: E402
 from arena.worker.host import seeded  # noqa: E402
 from arena.worker.proxy import ProxyTaskSampler  # noqa: E402
-from baselines.common import BatchedEnv, masked_logits  # noqa: E402
+from baselines.common import BatchedEnv  # noqa: E402
 from baselines.rl2 import CONFIG, RL2, RecurrentPolicy, Trials  # noqa: E402
 
 SUITE = "rl2-paper"
@@ -140,9 +141,9 @@ class Run:
     train_seconds: float = 0.0
     updates: int = 0
     kl_target: float | None = None  # --kl-line-search
-    shrunk: int = 0  # updates the line search shrank since the last point
-    kl_sum: float = 0.0  # their KL after the search, summed since the last point
-    counted: int = 0  # updates already reported by a point
+    searched: list[tuple[float, int]] = dataclasses.field(
+        default_factory=list
+    )  # (KL kept, halvings) since the last point
 
     @property
     def steps(self) -> int:
@@ -171,13 +172,17 @@ class Run:
             if self.kl_target is None:
                 agent._update(self.optimizer, trials)
             else:
-                kl, backtracks = kl_line_search(agent, self.optimizer, trials, self.kl_target)
-                self.shrunk += backtracks > 0
-                self.kl_sum += kl
+                self.searched.append(kl_line_search(agent, self.optimizer, trials, self.kl_target))
             if agent.device.type == "cuda":
                 torch.cuda.synchronize()
             self.train_seconds += time.monotonic() - started
             self.updates += 1
+
+    def take_line_search(self) -> dict[str, Any]:
+        """The line search's updates since the previous point: how many, how many shrunk, their mean KL."""
+        searched, self.searched = self.searched, []
+        mean_kl = round(sum(kl for kl, _ in searched) / len(searched), 5) if searched else None
+        return {"updates": len(searched), "shrunk": sum(halvings > 0 for _, halvings in searched), "mean_kl": mean_kl}
 
     def state(self) -> dict[str, Any]:
         return {
@@ -195,17 +200,16 @@ class Run:
         }
 
 
-def _log_probs(policy: RecurrentPolicy, trials: Trials) -> torch.Tensor:
-    """The actor's log-probabilities of every action at every step of a batch, [T, N, A]."""
+def _actions_dist(policy: RecurrentPolicy, trials: Trials) -> Distribution:
+    """The actor's distribution at every step of a batch, [T, N], as RL²'s update builds it."""
     with torch.no_grad():
         h = torch.zeros(1, trials.x.shape[1], policy.hidden, device=trials.x.device)
         out, _ = policy.actor(trials.x, h)
-        return torch.log_softmax(masked_logits(out, trials.masks), dim=-1)
+        return policy.dist(out, trials.masks)
 
 
-def _mean_kl(old: torch.Tensor, new: torch.Tensor, alive: torch.Tensor) -> float:
-    kl = (old.exp() * (old - new)).sum(-1)
-    return float((kl * alive).sum() / alive.sum().clamp(min=1.0))
+def _mean_kl(old: Distribution, new: Distribution, alive: torch.Tensor) -> float:
+    return float((kl_divergence(old, new) * alive).sum() / alive.sum().clamp(min=1.0))
 
 
 def kl_line_search(
@@ -217,16 +221,16 @@ def kl_line_search(
         raise SystemExit("--kl-line-search: only for discrete actions (every rl2-paper cell)")
     actor = [p for name, p in agent.policy.named_parameters() if not name.startswith(("critic", "v."))]
     before = [p.detach().clone() for p in actor]
-    old = _log_probs(agent.policy, trials)
+    old = _actions_dist(agent.policy, trials)
     agent._update(optimizer, trials)
     after = [p.detach().clone() for p in actor]
-    kl, fraction, done = _mean_kl(old, _log_probs(agent.policy, trials), trials.alive), 1.0, 0
+    kl, fraction, done = _mean_kl(old, _actions_dist(agent.policy, trials), trials.alive), 1.0, 0
     while kl > target and done < backtracks:
         fraction, done = fraction / 2, done + 1
         with torch.no_grad():
             for p, b, a in zip(actor, before, after, strict=True):
                 p.copy_(b + fraction * (a - b))
-        kl = _mean_kl(old, _log_probs(agent.policy, trials), trials.alive)
+        kl = _mean_kl(old, _actions_dist(agent.policy, trials), trials.alive)
     return kl, done
 
 
@@ -336,11 +340,7 @@ def point_row(steps: int, values: list[float], run: Run | None, wall: float, pap
             steps_per_s=round(steps / run.train_seconds, 1) if run.train_seconds else None,
         )
     if run is not None and run.kl_target is not None:
-        # Since the previous point (the run's updates counted from there).
-        since = run.updates - run.counted
-        row["line_search"] = {"updates": since, "shrunk": run.shrunk,
-                              "mean_kl": round(run.kl_sum / since, 5) if since else None}  # fmt: skip
-        run.shrunk, run.kl_sum, run.counted = 0, 0.0, run.updates
+        row["line_search"] = run.take_line_search()
     if paper:
         row["of_paper"] = round(mean / paper, 4)
     return row
@@ -464,7 +464,7 @@ def main() -> None:
             for row in report["points"]:
                 show(row)
         run = start_run(suite, args.family, args.steps, device, resume)
-        run.kl_target, run.counted = args.kl_line_search, run.updates
+        run.kl_target = args.kl_line_search
         agent = run.agent
         for point in schedule([int(float(p)) for p in args.points.split(",") if p], args.every, args.steps):
             if point <= run.steps:
