@@ -11,11 +11,11 @@ in-process run does), through RL²'s own code: the agent is built from the spec 
 come from the harness's :class:`~arena.harness.envserver.EnvServer` (batched as the suite asks),
 which counts every step, through the proxies the agent process uses. The loop is
 ``RL2.meta_train``'s, written out so it can stop at each point: ``_trial_shape``, a batch of
-``min(trials, max_batch_steps // T, steps_left // T)`` trials, ``_collect``, ``_update``, with one
-Adam optimizer for the whole run. ``steps_left`` is counted to the next point, so the policy
-scored at a point is what a suite budget of that many steps ends with (its last, smaller batch
-included: at 4,000,000 the suite's own run, up to the few extra small batches of the points
-before it and the GPU's numerics).
+``batch_trials`` trials (sized by the run's whole ``--steps``), ``_collect``, ``_update``, with one
+Adam optimizer for the whole run. The steps left are counted to the next point, so the policy
+scored at a point is what a suite budget of that many steps ends with, up to the batch size (a
+run of ``--steps`` equal to the suite's budget is the suite's own run, up to the few extra small
+batches of the points before it and the GPU's numerics).
 
 **Scoring** at each point (1M, 2M, 4M, then every 4M by default): the same ``--tasks`` held-out
 tasks every time, the first of the cell's dev variants (those ``arena reproduce rl2-paper``
@@ -88,7 +88,7 @@ from arena.suites import Suite, load_suite  # noqa: E402
 from arena.worker.host import seeded  # noqa: E402
 from arena.worker.proxy import ProxyTaskSampler  # noqa: E402
 from baselines.common import BatchedEnv  # noqa: E402
-from baselines.rl2 import CONFIG, RL2, RecurrentPolicy, Trials  # noqa: E402
+from baselines.rl2 import CONFIG, RL2, RecurrentPolicy, Trials, batch_trials  # noqa: E402
 
 SUITE = "rl2-paper"
 NO_LIMIT = 10**15  # the scoring server's budget: scoring is not meta-training
@@ -151,15 +151,14 @@ class Run:
 
     def train_to(self, point: int, stop_at: float | None) -> bool:
         """Meta-train until ``point`` steps (a budget ending there); False if stopped by the clock."""
-        c, agent = self.agent.config, self.agent
+        agent = self.agent
         tasks = ProxyTaskSampler(DirectRequests(self.server), self.server.budget.steps)
         while True:
             if stop_at is not None and time.monotonic() >= stop_at:
                 return False
             adapt_steps, episodes = agent._trial_shape()
-            guess = adapt_steps + (self.expected_length or 1)
             left = point - self.steps
-            n = int(min(c.trials, max(1, c.max_batch_steps // max(1, guess)), left // max(1, guess)))
+            n = batch_trials(agent.config, adapt_steps, self.expected_length, left, self.server.budget.steps)
             if n < 1:
                 return True
             started = time.monotonic()

@@ -186,6 +186,27 @@ def test_rl2_trains_on_trials_shaped_like_the_suites(tmp_path: Path, family: str
         assert starts == list(range(0, length, length // episodes))
 
 
+def test_rl2_sizes_its_batches_to_leave_the_budget_enough_updates() -> None:
+    """Up to 1,024 trials an update where the budget affords 40 such updates, fewer where trials
+    are long (4M steps of rl2-paper's 500-step trials: 200 trials, 40 updates, not 8 updates of
+    1,024), never fewer than 16 unless the steps left cannot finish them, and a first batch of 16
+    (its trials' length is not known yet)."""
+    from baselines.rl2 import CONFIG, batch_trials
+
+    assert batch_trials(CONFIG, 0, 10, 2_000_000, 2_000_000) == 1024  # bandit n=10: ~195 updates
+    assert batch_trials(CONFIG, 0, 100, 4_000_000, 4_000_000) == 1000  # bandit n=100, mdp n=10: 40
+    assert batch_trials(CONFIG, 0, 500, 4_000_000, 4_000_000) == 200  # bandit n=500, mdp n=50
+    assert batch_trials(CONFIG, 0, 1000, 4_000_000, 4_000_000) == 100  # mdp n=100
+    assert batch_trials(CONFIG, 0, None, 4_000_000, 4_000_000) == 16  # the first batch
+    assert batch_trials(CONFIG, 2000, 200, 200_000, 200_000) == 16  # a small budget: the floor
+    assert batch_trials(CONFIG, 20_000, 200, 200_000, 200_000) == 9  # what the steps left can finish
+    assert batch_trials(CONFIG, 0, 100, 1_050, 4_000_000) == 10  # the budget's last batch
+    assert batch_trials(CONFIG, 0, 100, 99, 4_000_000) == 0  # none: meta-training ends
+    for length in (10, 100, 250, 500, 750, 1000):  # every rl2-paper cell at 4M: at least 40 updates
+        n = batch_trials(CONFIG, 0, length, 4_000_000, 4_000_000)
+        assert 4_000_000 // (n * length) >= CONFIG.min_updates
+
+
 def _raw_suite() -> dict[str, Any]:
     return {
         "suite": {
