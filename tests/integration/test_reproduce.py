@@ -135,8 +135,16 @@ def test_every_published_checkpoint_belongs_to_the_code_and_the_suite_here() -> 
         assert path.parent == published.folder(submission, suite, manifest.family, manifest.meta_train_seed)
         assert manifest.submission_hash == submission.hash, f"{path}: meta-trained by other code"
         assert manifest.suite_sha256 == published.suite_digest(suite), f"{path}: made with another text of the suite"
-        budget = suite.meta_train_steps_of(manifest.family)  # spent, but for a last partial batch of trials
-        assert 0.95 * budget <= manifest.steps_used <= budget, (path, manifest.steps_used)
+        # The budget spent, but for what one more batch would not fit: whole trials only, and a
+        # trial is up to the suite's largest adaptation budget long (20,000 steps on metarl-v2)
+        budget = suite.meta_train_steps_of(manifest.family)
+        slack = 0.05 * budget + max(suite.budgets)
+        # ... or stopped by the suite's time cap (RL² starts no update past 90% of it): a slow
+        # machine's run is the suite's rule too, and its record says how many steps it took
+        timed_out = manifest.wall_seconds >= 0.9 * suite.meta_train_seconds
+        assert manifest.steps_used <= budget and (timed_out or manifest.steps_used >= budget - slack), (
+            path, manifest.steps_used, manifest.wall_seconds,
+        )  # fmt: skip
 
 
 def test_rl2s_published_checkpoint_reproduces_its_cell_without_meta_training(tmp_path: Path) -> None:
