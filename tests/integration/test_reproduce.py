@@ -181,12 +181,16 @@ def _curve(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_curve_runs_with_a_changed_setting_and_resumes_only_with_the_same_settings(tmp_path: Path) -> None:
     out, state = tmp_path / "curve.json", tmp_path / "state.pt"
-    result = _curve("--steps", "5000", "--points", "5000", "--set", "hidden=16", "--set", "ent_coef=0",
+    from baselines.rl2 import CONFIG
+
+    result = _curve("--steps", "5000", "--points", "5000", "--set", "hidden=16", "--set", "ent_coef=0.02",
                     "--out", str(out), "--state-out", str(state))  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["overrides"] == {"hidden": 16, "ent_coef": 0.0}
-    assert (report["config"]["hidden"], report["config"]["ent_coef"], report["config"]["trials"]) == (16, 0.0, 256)
+    assert report["overrides"] == {"hidden": 16, "ent_coef": 0.02}
+    config = report["config"]
+    assert (config["hidden"], config["ent_coef"], config["trials"]) == (16, 0.02, CONFIG.trials)  # the rest: defaults
+    assert CONFIG.hidden != 16 and CONFIG.ent_coef != 0.02
     assert report["points"][-1]["steps"] == 5000
     # A run saved with other settings is not continued under the defaults.
     resumed = _curve("--steps", "10000", "--points", "5000", "--resume", str(state))
