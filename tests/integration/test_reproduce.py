@@ -7,11 +7,15 @@ both cells, run sandboxed like any submission, through the `arena` command.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from arena.suites import load_suite
 
@@ -225,3 +229,62 @@ def test_the_kl_line_search_shrinks_every_update_past_a_tiny_target_and_none_und
     for point in loose["points"]:  # RL²'s own steps, untouched: a KL the tight run never keeps
         assert point["line_search"]["shrunk"] == 0
         assert point["line_search"]["mean_kl"] > 1e-4
+
+
+def _curve_module() -> Any:
+    spec = importlib.util.spec_from_file_location("rl2_curve", ROOT / "scripts" / "rl2_curve.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("rl2_curve", module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_normalized_values_are_the_heads_output_in_units_of_the_batches_return_moments() -> None:
+    import gymnasium as gym
+    import torch
+
+    from baselines.common import Actions
+    from baselines.rl2 import RecurrentPolicy, Trials
+
+    curve = _curve_module()
+    torch.manual_seed(0)
+    policy = RecurrentPolicy(3, Actions(gym.spaces.Discrete(2)), 8)
+    curve.normalize_values(policy)
+    x, h = torch.randn(5, 4, policy.input_size), torch.zeros(1, 4, policy.state_size)
+    raw = RecurrentPolicy.forward(policy, x, h)[1]
+    assert torch.allclose(policy(x, h)[1], raw)  # moments 0 and 1 at first
+    # Two trials of 4 steps, rewards 1 each: with γ = 1 - 1/4 the returns-to-go are 1, 1.75, 2.3125, 2.734375.
+    alive = torch.ones(4, 2)
+    trials = Trials(x[:4, :2], torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(4, 2), torch.ones(4, 2), alive, None)
+    policy.update_moments(trials)
+    returns = torch.tensor([2.734375, 2.3125, 1.75, 1.0])
+    assert policy.critic_return_mean.item() == pytest.approx(0.9 * returns.mean().item())
+    assert policy.critic_return_std.item() == pytest.approx(0.1 + 0.9 * returns.std(unbiased=False).item())
+    value = policy(x, h)[1]
+    assert torch.allclose(value, raw * policy.critic_return_std + policy.critic_return_mean)
+    # A float16 copy (what scoring plays) keeps the scaling; a checkpoint leaves the moments out, as the critic.
+    copy = curve.rounded(policy)
+    assert isinstance(copy, curve.NormalizedValues) and copy.critic_return_std == policy.critic_return_std
+    assert all(k.startswith("critic") for k in policy.state_dict() if "return" in k)
+
+
+def test_a_normalized_run_records_it_and_resumes_only_normalized(tmp_path: Path) -> None:
+    out, state = tmp_path / "curve.json", tmp_path / "state.pt"
+    result = _curve("--steps", "4000", "--points", "4000", "--normalize-values", "--out", str(out),
+                    "--state-out", str(state))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(out.read_text())["normalize_values"] is True
+    assert torch_load(state)["policy"]["critic_return_std"].item() != 1.0  # moved by the batches
+    refused = _curve("--steps", "8000", "--points", "4000", "--resume", str(state))
+    assert refused.returncode != 0 and "--normalize-values" in refused.stderr.strip().splitlines()[-1]
+    resumed = _curve("--steps", "8000", "--points", "4000", "--resume", str(state), "--normalize-values",
+                     "--out", str(out))  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(out.read_text())["points"][-1]["steps"] == 8000
+
+
+def torch_load(path: Path) -> Any:
+    import torch
+
+    return torch.load(path, weights_only=False)
