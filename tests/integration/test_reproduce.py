@@ -270,21 +270,17 @@ def test_normalized_values_are_the_heads_output_in_units_of_the_batches_return_m
 
 
 def test_a_normalized_run_records_it_and_resumes_only_normalized(tmp_path: Path) -> None:
+    import torch
+
     out, state = tmp_path / "curve.json", tmp_path / "state.pt"
     result = _curve("--steps", "4000", "--points", "4000", "--normalize-values", "--out", str(out),
                     "--state-out", str(state))  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(out.read_text())["normalize_values"] is True
-    assert torch_load(state)["policy"]["critic_return_std"].item() != 1.0  # moved by the batches
+    assert torch.load(state, weights_only=False)["policy"]["critic_return_std"].item() != 1.0  # moved by the batches
     refused = _curve("--steps", "8000", "--points", "4000", "--resume", str(state))
     assert refused.returncode != 0 and "--normalize-values" in refused.stderr.strip().splitlines()[-1]
     resumed = _curve("--steps", "8000", "--points", "4000", "--resume", str(state), "--normalize-values",
                      "--out", str(out))  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(out.read_text())["points"][-1]["steps"] == 8000
-
-
-def torch_load(path: Path) -> Any:
-    import torch
-
-    return torch.load(path, weights_only=False)
