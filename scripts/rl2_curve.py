@@ -62,6 +62,12 @@ update) and the value is that prediction times ``std`` plus ``mean``. RL²'s own
 raw returns with a linear head (its loss is scaled, its output is not): values of ~10 on the
 n = 10 bandits, of 100-2,000 on the long cells. The moments are the batch's discounted
 reward-to-go (RL²'s ``γ``) over live steps, its own mean and spread.
+
+``--run N`` trains with the seeds of meta-training run N (agent, train-variant sampler, env
+server) instead of the suite's run 0: the RL² authors trained five runs a cell and reported the
+one with the highest mean training return over its last 50 batches. The JSON records every
+update's training return (its batch's mean trial total) and the mean of the last quarter of them
+(``train_return_last_quarter``), so runs of one cell can be chosen between as theirs were.
 """
 
 from __future__ import annotations
@@ -102,9 +108,13 @@ SUITE = "rl2-paper"
 NO_LIMIT = 10**15  # the scoring server's budget: scoring is not meta-training
 
 
-def meta_train_spec(suite: Suite, family: str, steps: int, device: str) -> tuple[AgentSpec, MetaTrainSeeds]:
-    """The spec and seeds ``run_meta_train`` gives the agent of the suite's meta-training run 0."""
-    seeds = MetaTrainSeeds.of(suite.id, family, 0, legacy=not suite.meta_train_seeds)
+def meta_train_spec(
+    suite: Suite, family: str, steps: int, device: str, run: int = 0
+) -> tuple[AgentSpec, MetaTrainSeeds]:
+    """The spec and seeds ``run_meta_train`` gives the agent of the suite's meta-training run
+    ``run``. ``rl2-paper@1`` has one run (its seeds predate ``meta_train_seeds``); its run N ≥ 1
+    here has the seeds run N of a version with ``meta_train_seeds`` > N would have."""
+    seeds = MetaTrainSeeds.of(suite.id, family, run, legacy=not suite.meta_train_seeds and run == 0)
     spaces = games.make(games.Variant.of(family))
     spec = AgentSpec(
         observation_space=spaces.observation_space,
@@ -189,6 +199,8 @@ class Run:
     searched: list[tuple[float, int]] = dataclasses.field(
         default_factory=list
     )  # (KL kept, halvings) since the last point
+    # each update's batch: its trials' mean total reward (the RL² authors pick a cell's run by these)
+    train_returns: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -213,6 +225,7 @@ class Run:
             finally:
                 env.close()
             self.expected_length = float(trials.alive.sum(0).max().item()) - adapt_steps
+            self.train_returns.append(round(float((trials.rewards * trials.alive).sum(0).mean()), 4))
             if isinstance(agent.policy, NormalizedValues):
                 agent.policy.update_moments(trials)
             if self.kl_target is None:
@@ -243,6 +256,7 @@ class Run:
             "expected_length": self.expected_length,
             "train_seconds": self.train_seconds,
             "updates": self.updates,
+            "train_returns": self.train_returns,
         }
 
 
@@ -281,9 +295,15 @@ def kl_line_search(
 
 
 def start_run(
-    suite: Suite, family: str, total: int, device: str, resume: dict[str, Any] | None, normalized: bool = False
+    suite: Suite,
+    family: str,
+    total: int,
+    device: str,
+    resume: dict[str, Any] | None,
+    normalized: bool = False,
+    run_index: int = 0,
 ) -> Run:
-    spec, seeds = meta_train_spec(suite, family, total, device)
+    spec, seeds = meta_train_spec(suite, family, total, device, run_index)
     agent = RL2(spec)
     if normalized:
         normalize_values(agent.policy)
@@ -303,6 +323,7 @@ def start_run(
         run.expected_length = resume["expected_length"]
         run.train_seconds = resume["train_seconds"]
         run.updates = resume["updates"]
+        run.train_returns = list(resume.get("train_returns", []))
     return run
 
 
@@ -407,6 +428,15 @@ def schedule(points: list[int], every: int, total: int) -> list[int]:
     return out
 
 
+def last_quarter_mean(returns: list[float]) -> float | None:
+    """The mean training return of a run's last quarter of updates: the RL² authors chose a cell's
+    run (of 5) by the mean of its last 50 batches of thousands; a quarter of 196 updates is 49."""
+    if not returns:
+        return None
+    tail = returns[-max(1, len(returns) // 4) :]
+    return round(sum(tail) / len(tail), 4)
+
+
 def config_overrides(pairs: list[str]) -> dict[str, Any]:
     """``FIELD=VALUE`` pairs as typed values of RL²'s ``Config`` fields; a misspelt field or a
     value of the wrong type is a one-line error."""
@@ -443,6 +473,10 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=0, help="also N harness trials of the last policy")
     parser.add_argument("--check-seed", type=int, default=0, help="the trial seed of those trials")
     parser.add_argument(
+        "--run", type=int, default=0, metavar="N",
+        help="the meta-training run's seeds: 0 the suite's own run, N > 0 another (the authors ran 5 a cell)",
+    )  # fmt: skip
+    parser.add_argument(
         "--kl-line-search",
         type=float,
         default=None,
@@ -477,7 +511,7 @@ def main() -> None:
         "torch": torch.__version__, "python": platform.python_version(),
         "commit": os.environ.get("ARENA_COMMIT", ""), "config": dataclasses.asdict(RL2.config),
         "overrides": overrides, "kl_line_search": args.kl_line_search,
-        "normalize_values": args.normalize_values, "points": [],
+        "normalize_values": args.normalize_values, "run": args.run, "points": [],
     }  # fmt: skip
 
     def write() -> None:
@@ -510,17 +544,17 @@ def main() -> None:
     else:
         resume = torch.load(args.resume, weights_only=False) if args.resume else None
         saved = (resume.get("config", report["config"]), resume.get("kl_line_search"),
-                 resume.get("normalize_values", False)) if resume else None  # fmt: skip
-        if saved and saved != (report["config"], args.kl_line_search, args.normalize_values):
+                 resume.get("normalize_values", False), resume.get("run", 0)) if resume else None  # fmt: skip
+        if saved and saved != (report["config"], args.kl_line_search, args.normalize_values, args.run):
             raise SystemExit(
-                f"--resume {args.resume}: saved with other RL² settings; pass its --set, --kl-line-search "
-                "and --normalize-values again"
+                f"--resume {args.resume}: saved with other RL² settings; pass its --set, --kl-line-search, "
+                "--normalize-values and --run again"
             )
         if resume:
             report["points"] = resume.get("points", [])
             for row in report["points"]:
                 show(row)
-        run = start_run(suite, args.family, args.steps, device, resume, args.normalize_values)
+        run = start_run(suite, args.family, args.steps, device, resume, args.normalize_values, args.run)
         run.kl_target = args.kl_line_search
         agent = run.agent
         for point in schedule([int(float(p)) for p in args.points.split(",") if p], args.every, args.steps):
@@ -532,6 +566,8 @@ def main() -> None:
             row = point_row(run.steps, score(agent, suite, variants, eval_seed), run, time.monotonic() - begun, paper)
             row["scheduled"] = finished
             report["points"].append(row)
+            report["train_returns"] = run.train_returns
+            report["train_return_last_quarter"] = last_quarter_mean(run.train_returns)
             show(row)
             write()
             if not finished:
@@ -539,7 +575,7 @@ def main() -> None:
         if args.state_out:
             args.state_out.parent.mkdir(parents=True, exist_ok=True)
             saved_run = {**run.state(), "points": report["points"], "config": report["config"]}
-            extra = {"kl_line_search": args.kl_line_search, "normalize_values": args.normalize_values}
+            extra = {"kl_line_search": args.kl_line_search, "normalize_values": args.normalize_values, "run": args.run}
             torch.save({**saved_run, **extra}, args.state_out)
     if args.check:
         harness = harness_check(agent, suite, args.family, args.check, args.check_seed)

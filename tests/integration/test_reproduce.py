@@ -284,3 +284,24 @@ def test_a_normalized_run_records_it_and_resumes_only_normalized(tmp_path: Path)
                      "--out", str(out))  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(out.read_text())["points"][-1]["steps"] == 8000
+
+
+def test_another_run_has_other_seeds_records_its_training_returns_and_resumes_only_as_itself(tmp_path: Path) -> None:
+    import torch
+
+    first, second, state = tmp_path / "run0.json", tmp_path / "run1.json", tmp_path / "state.pt"
+    assert _curve("--steps", "4000", "--points", "4000", "--out", str(first)).returncode == 0
+    result = _curve(
+        "--steps", "4000", "--points", "4000", "--run", "1", "--out", str(second), "--state-out", str(state)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run0, run1 = json.loads(first.read_text()), json.loads(second.read_text())
+    assert (run0["run"], run1["run"]) == (0, 1)
+    updates = run1["points"][-1]["updates"]
+    assert len(run1["train_returns"]) == updates == len(run0["train_returns"])
+    assert run1["train_returns"] != run0["train_returns"]  # other variants, other samples
+    tail = run1["train_returns"][-max(1, updates // 4) :]
+    assert run1["train_return_last_quarter"] == pytest.approx(sum(tail) / len(tail), abs=1e-3)
+    assert torch.load(state, weights_only=False)["train_returns"] == run1["train_returns"]
+    refused = _curve("--steps", "8000", "--points", "4000", "--resume", str(state))
+    assert refused.returncode != 0 and "--run" in refused.stderr.strip().splitlines()[-1]
