@@ -78,8 +78,13 @@ class TrialSeeds:
 
     @classmethod
     def of(cls, job: TrialJob) -> TrialSeeds:
-        """The agent's seed from the trial seed alone; the env's is the job's (derived from the
-        split's seed, the variant and the trial seed when the job was planned)."""
+        """The agent's seed from the trial seed, and the variant where the suite sets
+        ``independent_agent_seeds`` (else every trial of one trial seed samples from one agent
+        stream, so a suite of one seed scores correlated tasks); the env's is the job's (derived
+        from the split's seed, the variant and the trial seed when the job was planned). The
+        variant's id is public, so the agent's seed says nothing of the secret env seed."""
+        if job.suite.independent_agent_seeds:
+            return cls(agent=derive_seed("agent", job.seed, job.variant) % 2**31, env=job.env_seed)
         return cls(agent=derive_seed("agent", job.seed) % 2**31, env=job.env_seed)
 
     def adaptation(self, budget: int) -> int:

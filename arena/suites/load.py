@@ -26,7 +26,7 @@ _ADDRESS = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:@(?P<version>[0
 _SUITE_KEYS = {
     "name", "version", "description", "budgets", "adapt_seconds", "seeds", "eval_episodes",
     "eval_seconds", "meta_train_steps", "meta_train_seconds", "dev_seed", "include", "meta_train_seeds",
-    "text", "token_budgets", "eval_tokens", "test_seed_sha256", "batched_envs",
+    "text", "token_budgets", "eval_tokens", "test_seed_sha256", "batched_envs", "independent_agent_seeds",
 }  # fmt: skip
 _FAMILY_KEYS = {
     "interpolation", "extrapolation", "out_of_support", "train", "reference", "eval_episodes", "meta_train_steps",
@@ -263,6 +263,9 @@ def parse_suite(data: Mapping[str, Any], path: Path | str = "<suite>") -> Suite:
         path=Path(path) if not isinstance(path, Path) else path,
         meta_train_seeds=_number(where, "suite.meta_train_seeds", meta.get("meta_train_seeds", 0), integer=True),
         batched_envs=_flag(where, "suite.batched_envs", meta.get("batched_envs", False)),
+        independent_agent_seeds=_flag(
+            where, "suite.independent_agent_seeds", meta.get("independent_agent_seeds", False)
+        ),
         **_text_track(where, meta, len(budgets), [plan.family for plan in plans]),
         test_seed_sha256=_test_seed_hash(where, meta.get("test_seed_sha256", "")),
         published=_published(where, data.get("reproduce", {})),

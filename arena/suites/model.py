@@ -111,6 +111,9 @@ class Suite:
     test_seed_sha256: str = ""  # the hash of the official test seed: only that seed makes a row official
     published: Mapping[str, Any] = field(default_factory=dict)  # [reproduce]: a paper's table to compare with
     batched_envs: bool = False  # vector envs of the families that have one step in one numpy call
+    # Each trial's agent seeded from its trial seed and its variant: tasks sample independently.
+    # Without it (every suite before it), all trials of one trial seed share one agent seed.
+    independent_agent_seeds: bool = False
 
     @property
     def id(self) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from arena.errors import ArenaError
-from arena.suites import load_suite, parse_suite, suite_names
+from arena.suites import Suite, load_suite, parse_suite, suite_names
 from tests.conftest import TINY_SUITE
 
 
@@ -227,3 +228,32 @@ def test_the_rl2_paper_families_have_the_papers_settings() -> None:
     suite = load_suite("rl2-paper")
     assert {p.family: suite.eval_episodes_of(p.family) for p in suite.families}["rl2_mdp_n75"] == 75
     assert sum(tv.family == "rl2_bandit_k5_n100" for tv in suite.variants("dev")) == 1000
+
+
+def test_independent_agent_seeds_give_each_variants_trial_its_own_agent_seed_and_published_suites_keep_theirs() -> None:
+    from arena.harness.jobs import TrialJob
+    from arena.harness.trial import TrialSeeds
+    from arena.seeding import derive_seed
+    from arena.submission import load_submission
+
+    submission = load_submission(Path(__file__).resolve().parents[2] / "submissions" / "random")
+
+    def agent_seeds(suite: Suite, seed: int) -> list[int]:
+        return [
+            TrialSeeds.of(TrialJob(submission=submission, suite=suite, split="dev", variant=tv.variant.id,
+                                   group=tv.group, budget=0, adapt_seconds=1.0, seed=seed,
+                                   split_seed=suite.dev_seed)).agent
+            for tv in suite.variants("dev")
+        ]  # fmt: skip
+
+    many = {"families__cartpole__interpolation": 3, "families__bandit__interpolation": 3}
+    shared = agent_seeds(parse_suite(tiny(**many)), 0)
+    assert set(shared) == {derive_seed("agent", 0) % 2**31}  # every suite before the key: one stream
+    independent = parse_suite(tiny(suite__independent_agent_seeds=True, **many))
+    seeds = agent_seeds(independent, 0)
+    assert len(set(seeds)) == len(seeds) == 6 and seeds == agent_seeds(independent, 0)
+    assert set(seeds).isdisjoint(agent_seeds(independent, 1))
+    for name in ("smoke@1", "rl2-paper@1", "metarl-v2@1"):  # published: their recorded trials stay as they were
+        assert not load_suite(name).independent_agent_seeds, name
+    with pytest.raises(ArenaError, match=r"independent_agent_seeds.*must be true or false"):
+        parse_suite(tiny(suite__independent_agent_seeds="yes"))
