@@ -130,6 +130,11 @@ def meta_train_spec(
     return seeded(spec), seeds
 
 
+def trial_totals(trials: Trials) -> torch.Tensor:
+    """Each trial's total reward over its live steps, [N]: what a task scores."""
+    return (trials.rewards * trials.alive).sum(0)
+
+
 class CountingVariants:
     """The suite's train-variant stream, counting what it yields (a resumed run skips as many)."""
 
@@ -225,7 +230,7 @@ class Run:
             finally:
                 env.close()
             self.expected_length = float(trials.alive.sum(0).max().item()) - adapt_steps
-            self.train_returns.append(round(float((trials.rewards * trials.alive).sum(0).mean()), 4))
+            self.train_returns.append(round(float(trial_totals(trials).mean()), 4))
             if isinstance(agent.policy, NormalizedValues):
                 agent.policy.update_moments(trials)
             if self.kl_target is None:
@@ -365,8 +370,7 @@ def score(agent: RL2, suite: Suite, variants: list[games.Variant], seed: int) ->
         finally:
             env.close()
             server.close()
-        totals = (trials.rewards * trials.alive).sum(0)
-        return [float(x) for x in totals.cpu().numpy().astype(np.float64)]
+        return [float(x) for x in trial_totals(trials).cpu().numpy().astype(np.float64)]
     finally:
         agent.policy = training_policy
         agent.rng.bit_generator.state = saved_rng
@@ -556,6 +560,7 @@ def main() -> None:
                 show(row)
         run = start_run(suite, args.family, args.steps, device, resume, args.normalize_values, args.run)
         run.kl_target = args.kl_line_search
+        report["train_returns"] = run.train_returns  # the run's own list, growing with each update
         agent = run.agent
         for point in schedule([int(float(p)) for p in args.points.split(",") if p], args.every, args.steps):
             if point <= run.steps:
@@ -566,7 +571,6 @@ def main() -> None:
             row = point_row(run.steps, score(agent, suite, variants, eval_seed), run, time.monotonic() - begun, paper)
             row["scheduled"] = finished
             report["points"].append(row)
-            report["train_returns"] = run.train_returns
             report["train_return_last_quarter"] = last_quarter_mean(run.train_returns)
             show(row)
             write()

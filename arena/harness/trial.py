@@ -83,9 +83,8 @@ class TrialSeeds:
         stream, so a suite of one seed scores correlated tasks); the env's is the job's (derived
         from the split's seed, the variant and the trial seed when the job was planned). The
         variant's id is public, so the agent's seed says nothing of the secret env seed."""
-        if job.suite.independent_agent_seeds:
-            return cls(agent=derive_seed("agent", job.seed, job.variant) % 2**31, env=job.env_seed)
-        return cls(agent=derive_seed("agent", job.seed) % 2**31, env=job.env_seed)
+        of_trial = (job.seed, job.variant) if job.suite.independent_agent_seeds else (job.seed,)
+        return cls(agent=derive_seed("agent", *of_trial) % 2**31, env=job.env_seed)
 
     def adaptation(self, budget: int) -> int:
         """The seed of the env server that serves the adaptation phase."""
