@@ -296,6 +296,28 @@ def test_import_recorded_results_self_reported_idempotent_and_apart_from_harness
     assert len(json.loads(arena("results", "--db", str(db), "--all", "--format", "json").stdout)) == 48
 
 
+def test_every_recorded_results_file_is_this_codes_on_a_published_suite() -> None:
+    """A recorded file is a claim that `record_results.py SUITE submissions/NAME` at this checkout
+    gives its numbers: a change to a baseline's code (its folder or a module it imports) makes its
+    files another code's, and this fails until they are recorded again."""
+    from arena.submission import load_submission
+    from arena.suites import load_suite
+
+    files = sorted(ROOT.glob("submissions/*/results/*.json"))
+    assert len(files) >= 40
+    for path in files:
+        recorded = json.loads(path.read_text())
+        submission = load_submission(path.parents[1])
+        suite = load_suite(f"{recorded['suite']}@{recorded['suite_version']}")
+        assert path.name == f"{suite.name}-v{suite.version}.json", path
+        assert recorded["submission"] == submission.label, path
+        assert recorded["submission_hash"] == submission.hash, f"{path}: recorded by other code"
+        assert {(t["submission_hash"], t["suite"], t["suite_version"]) for t in recorded["trials"]} == {
+            (submission.hash, suite.name, suite.version)
+        }, path
+        assert len(recorded["commit"]) == 40 and recorded["platform"]["python"], path
+
+
 def test_import_refuses_a_file_that_is_not_a_results_file(tmp_path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"suite": "smoke"}')
