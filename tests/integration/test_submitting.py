@@ -305,9 +305,10 @@ def test_every_recorded_results_file_is_this_codes_on_a_published_suite() -> Non
 
     files = sorted(ROOT.glob("submissions/*/results/*.json"))
     assert len(files) >= 40
+    submissions = {folder: load_submission(folder) for folder in {path.parents[1] for path in files}}
     for path in files:
         recorded = json.loads(path.read_text())
-        submission = load_submission(path.parents[1])
+        submission = submissions[path.parents[1]]
         suite = load_suite(f"{recorded['suite']}@{recorded['suite_version']}")
         assert path.name == f"{suite.name}-v{suite.version}.json", path
         assert recorded["submission"] == submission.label, path
