@@ -27,6 +27,13 @@ _HEADER = 64
 CAPACITY = 1 << 20  # bytes per direction and chunk; longer messages go in several chunks
 MAX_MESSAGE = 64 << 20  # the most a harness accepts from a worker
 _MORE = 1 << 63
+# A chunk's length word: its length in the low bits and, in a chunked message, the whole
+# message's length above them, so that a receiver refuses an oversized message at its first
+# chunk instead of after copying 64 MB of it (on a loaded 2-core machine the 64 hand-overs took
+# longer than the agent's time limit, and the refusal came out as a timeout).
+_CHUNK_BITS = 21  # CAPACITY itself needs 21 bits
+_CHUNK_MASK = (1 << _CHUNK_BITS) - 1
+_TOTAL_MASK = (1 << (63 - _CHUNK_BITS)) - 1
 # Spin (yielding) this long before sleeping. A vector step of 64 copies keeps the agent waiting
 # ~0.5 ms, and an SB3 rollout step keeps the harness waiting ~0.3 ms; a sleep then costs a
 # wake-up of ~0.1 ms. With 1 ms, waits longer than usual (a reset, a GC pass) fell asleep often
@@ -174,7 +181,7 @@ class Lane:
             chunk = min(CAPACITY, total - offset)
             self.out[:chunk] = view[offset : offset + chunk]
             offset += chunk
-            self.header[self.out_len] = chunk | (_MORE if offset < total else 0)
+            self.header[self.out_len] = chunk | (total << _CHUNK_BITS) | (_MORE if offset < total else 0)
             self._sent += 1
             self.header[self.out_sent] = self._sent
             if self.header[self.peer_waiting] == self._wake_for_sent:
@@ -223,11 +230,15 @@ class Lane:
                 self._wait(self.in_sent, self._read, deadline)
             raw = int(header[self.in_len])  # read once: the peer may rewrite it under us
             more = bool(raw & _MORE)
-            chunk = raw & ~_MORE
-            if chunk > CAPACITY or (more and chunk == 0):
+            chunk = raw & _CHUNK_MASK
+            announced = (raw >> _CHUNK_BITS) & _TOTAL_MASK
+            # Only a message longer than one chunk is chunked, and none of its chunks is empty.
+            if chunk > CAPACITY or ((more or announced) and chunk == 0) or 0 < announced <= CAPACITY:
                 raise LaneError("malformed chunk length")
             size += chunk
-            if size > limit:
+            # The announcement is only a hint that lets us refuse early: a lying peer is still
+            # caught by the running size.
+            if size > limit or announced > limit:
                 raise LaneError(f"message longer than {limit} bytes")
             parts.append(copy(self.inbox[:chunk]))  # copied out: the peer may scribble on it later
             self._release()

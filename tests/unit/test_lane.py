@@ -94,3 +94,56 @@ def test_a_malformed_chunk_length_from_the_worker_is_refused() -> None:
         harness.recv(deadline=time.monotonic() + 1)
     harness.close()
     worker.close()
+
+
+def test_an_oversized_message_is_refused_at_its_first_chunk() -> None:
+    """Refusing only after copying 64 MB took longer than an agent's time limit on a loaded CI
+    machine, so the refusal came out as a timeout: the first chunk announces the whole length."""
+    harness, worker, _ = lane_pair(spin=0.0)
+    sender_ended: list[str] = []
+
+    def send_too_much() -> None:
+        try:
+            worker.send(b"x" * (3 * lanes.CAPACITY), timeout=0.5)
+        except TimeoutError:
+            sender_ended.append("timeout")  # waiting for a receipt that never comes
+
+    sender = threading.Thread(target=send_too_much)
+    sender.start()
+    with pytest.raises(lanes.LaneError, match="longer than"):
+        harness.recv(deadline=time.monotonic() + 10, limit=2 * lanes.CAPACITY)
+    assert harness._read == 0  # not one chunk was copied out
+    sender.join()
+    assert sender_ended == ["timeout"]
+
+
+def test_a_chunked_message_that_understates_its_length_is_still_refused() -> None:
+    harness, worker, _ = lane_pair(spin=0.0)
+    limit = lanes.CAPACITY + 10
+
+    def lying_send() -> None:  # announces nothing and sends two whole chunks
+        for number, more in ((1, lanes._MORE), (2, 0)):
+            worker.out[: lanes.CAPACITY] = b"y" * lanes.CAPACITY
+            worker.header[lanes._W2H_LEN] = lanes.CAPACITY | more
+            worker.header[lanes._W2H_SENT] = number
+            worker._poke()
+            while number == 1 and worker.header[lanes._W2H_READ] != 1:
+                time.sleep(0.001)
+
+    thread = threading.Thread(target=lying_send)
+    thread.start()
+    with pytest.raises(lanes.LaneError, match="longer than"):
+        harness.recv(deadline=time.monotonic() + 10, limit=limit)
+    thread.join()
+    assert harness._read == 1  # the first chunk passed; the running size caught the second
+
+
+@pytest.mark.parametrize("length", [4 * lanes.CAPACITY, (5 << lanes._CHUNK_BITS) | 7, lanes._MORE])
+def test_a_length_word_that_no_sender_writes_is_refused(length: int) -> None:
+    """Lengths whose chunk bits alone look harmless: a chunk of 0 announcing 2 MB, a chunked
+    message announcing fewer bytes than one chunk holds, an empty chunk with more to come."""
+    harness, worker, _ = lane_pair(spin=0.0)
+    worker.header[lanes._W2H_LEN] = length
+    worker.header[lanes._W2H_SENT] = 1
+    with pytest.raises(lanes.LaneError, match="malformed"):
+        harness.recv(deadline=time.monotonic() + 1)
