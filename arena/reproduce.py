@@ -214,3 +214,14 @@ def compare(table: Published, records: Iterable[TrialRecord], agents: Sequence[s
 def misses(rows: Iterable[Row]) -> list[Row]:
     """The required agents' cells that did not pass (or were not measured)."""
     return [row for row in rows if row.required and row.paper is not None and row.passed is not True]
+
+
+def misses_line(missed: Sequence[Row]) -> str:
+    """One line naming every missed cell: a table has a dozen required cells at most."""
+    names = [
+        f"{r.agent} on {r.table} n={r.n}"
+        + (f" k={r.k}" if r.k else "")
+        + ("" if r.measured is not None else " (not measured)")
+        for r in missed
+    ]
+    return f"{len(missed)} required cell(s) outside the tolerance: {', '.join(names)}"

@@ -161,8 +161,7 @@ def reproduce_command(
         console.print(_table(the_suite.id, table.source, rows))
     missed = reproduce.misses(rows)
     if missed:
-        shown = ", ".join(f"{r.agent} on {r.table} n={r.n}" + (f" k={r.k}" if r.k else "") for r in missed[:5])
-        err.print(f"{len(missed)} required cell(s) outside the tolerance: {shown}")
+        err.print(reproduce.misses_line(missed))
         raise typer.Exit(1)
 
 

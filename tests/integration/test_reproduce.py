@@ -110,6 +110,9 @@ def test_a_target_holds_one_agent_to_its_own_tolerance_on_its_cells_only() -> No
     shifted = [make_trial(submission="rl2", family="rl2_mdp_n25", seed=s, episode_returns=[off + s]) for s in (0, 1)]
     missed = reproduce.misses(reproduce.compare(table, shifted, ["rl2"]))
     assert [(r.table, r.n) for r in missed if r.measured is not None] == [("mdp", 25)]
+    line = reproduce.misses_line(missed)  # every cell named: the CLI once printed the first five only
+    assert len(missed) > 5 and line.startswith(f"{len(missed)} required cell(s)") and line.count(" on ") == len(missed)
+    assert "rl2 on mdp n=25," in line and "rl2 on mdp n=50 (not measured)" in line
 
 
 # -- published checkpoints -------------------------------------------------------------------------
