@@ -94,6 +94,11 @@ class Row:
     required: bool
 
     @property
+    def cell(self) -> str:
+        """The cell as the paper's table names it, e.g. "bandit n=10 k=5"."""
+        return f"{self.table} n={self.n}" + (f" k={self.k}" if self.k is not None else "")
+
+    @property
     def difference(self) -> float | None:
         """(measured - paper) / paper, in percent."""
         if self.paper in (None, 0) or self.measured is None:
@@ -218,10 +223,5 @@ def misses(rows: Iterable[Row]) -> list[Row]:
 
 def misses_line(missed: Sequence[Row]) -> str:
     """One line naming every missed cell: a table has a dozen required cells at most."""
-    names = [
-        f"{r.agent} on {r.table} n={r.n}"
-        + (f" k={r.k}" if r.k else "")
-        + ("" if r.measured is not None else " (not measured)")
-        for r in missed
-    ]
+    names = [f"{r.agent} on {r.cell}" + ("" if r.measured is not None else " (not measured)") for r in missed]
     return f"{len(missed)} required cell(s) outside the tolerance: {', '.join(names)}"

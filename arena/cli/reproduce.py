@@ -194,9 +194,8 @@ def _table(suite_id: str, source: str, rows: list[Row]) -> Table:
                 else (f"{row.measured:.2f} [{row.ci[0]:.2f}, {row.ci[1]:.2f}]")
             )
         verdict = "" if row.passed is None else ("ok" if row.passed else ("MISS" if row.required else "off"))
-        cell = f"{row.table} n={row.n}" + (f" k={row.k}" if row.k is not None else "")
         out.add_row(
-            cell, row.agent, "—" if row.paper is None else f"{row.paper:g}", measured,
+            row.cell, row.agent, "—" if row.paper is None else f"{row.paper:g}", measured,
             "" if row.difference is None else f"{row.difference:+.1f}", verdict,
         )  # fmt: skip
     return out
