@@ -63,6 +63,14 @@ raw returns with a linear head (its loss is scaled, its output is not): values o
 n = 10 bandits, of 100-2,000 on the long cells. The moments are the batch's discounted
 reward-to-go (RL²'s ``γ``) over live steps, its own mean and spread.
 
+``--authors-gru`` gives the actor and the critic the RL² authors' recurrent cell in place of
+RL²'s tanh encoder and cuDNN GRU: rllab's ``GRULayer`` as their launchers ran it
+(``hidden_nonlinearity = relu``, ``weight_normalization = True``), fed the step's inputs directly,
+``c = relu(x W_xc + r * (h W_hc) + b_c)``, ``h = (1 - u) h + u c``, each weight matrix
+weight-normalized per output unit (``w = g v / |v|``), Xavier-uniform initial ``v``, zero biases. A
+ReLU cell's state is not squashed into [-1, 1]: sums over a trial's rewards need not saturate.
+One step at a time in Python (no cuDNN kernel for it): slower per step than RL²'s GRU.
+
 ``--run N`` trains with the seeds of meta-training run N (agent, train-variant sampler, env
 server) instead of the suite's run 0: the RL² authors trained five runs a cell and reported the
 one with the highest mean training return over its last 50 batches. The JSON records every
@@ -189,6 +197,46 @@ def normalize_values(policy: RecurrentPolicy) -> None:
     policy.register_buffer("critic_return_std", torch.ones((), device=device))
 
 
+class AuthorsGRU(torch.nn.Module):
+    """The RL² authors' GRU cell (``--authors-gru``) with ``nn.GRU``'s call: ``x`` [T, N, in],
+    ``h`` [1, N, H] -> (outputs [T, N, H], last ``h`` [1, N, H]). Gates in the order r, u, c."""
+
+    def __init__(self, input_size: int, hidden: int):
+        super().__init__()
+        self.hidden = hidden
+        self.vx = torch.nn.Parameter(torch.empty(3 * hidden, input_size))
+        self.vh = torch.nn.Parameter(torch.empty(3 * hidden, hidden))
+        for v, fan_in in ((self.vx, input_size), (self.vh, hidden)):
+            bound = (6.0 / (fan_in + hidden)) ** 0.5  # Xavier per gate matrix, as rllab's xavier_init
+            torch.nn.init.uniform_(v, -bound, bound)
+        self.gx = torch.nn.Parameter(self.vx.detach().norm(dim=1))  # weight norm: starts at w = v
+        self.gh = torch.nn.Parameter(self.vh.detach().norm(dim=1))
+        self.b = torch.nn.Parameter(torch.zeros(3 * hidden))
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        wx = self.gx[:, None] * self.vx / self.vx.norm(dim=1, keepdim=True)
+        wh = self.gh[:, None] * self.vh / self.vh.norm(dim=1, keepdim=True)
+        gates_x = (x @ wx.T + self.b).split(self.hidden, dim=-1)  # every step's input part at once
+        state, outputs = h[0], []
+        for t in range(x.shape[0]):
+            h_r, h_u, h_c = (state @ wh.T).split(self.hidden, dim=-1)
+            r = torch.sigmoid(gates_x[0][t] + h_r)
+            u = torch.sigmoid(gates_x[1][t] + h_u)
+            c = torch.relu(gates_x[2][t] + r * h_c)
+            state = (1 - u) * state + u * c
+            outputs.append(state)
+        return torch.stack(outputs), state[None]
+
+
+def authors_gru(policy: RecurrentPolicy) -> None:
+    """Give ``policy`` (in place) the authors' cells: no encoder, an :class:`AuthorsGRU` each for
+    the actor and the critic, on the policy's device. Build the optimizer after this."""
+    device = next(policy.parameters()).device
+    for side in ("actor", "critic"):
+        setattr(policy, f"{side}_encoder", torch.nn.Identity())
+        setattr(policy, f"{side}_gru", AuthorsGRU(policy.input_size, policy.hidden).to(device))
+
+
 @dataclasses.dataclass
 class Run:
     """One meta-training run of RL² on a cell, driven batch by batch as ``RL2.meta_train`` does."""
@@ -307,9 +355,12 @@ def start_run(
     resume: dict[str, Any] | None,
     normalized: bool = False,
     run_index: int = 0,
+    authors_cell: bool = False,
 ) -> Run:
     spec, seeds = meta_train_spec(suite, family, total, device, run_index)
     agent = RL2(spec)
+    if authors_cell:
+        authors_gru(agent.policy)
     if normalized:
         normalize_values(agent.policy)
     optimizer = torch.optim.Adam(agent.policy.parameters(), lr=agent.config.lr, eps=1e-5)  # meta_train's
@@ -492,6 +543,10 @@ def main() -> None:
         help="the critic predicts returns in running mean/std units (the RL² authors' value function)",
     )  # fmt: skip
     parser.add_argument(
+        "--authors-gru", action="store_true",
+        help="the RL² authors' recurrent cell: a weight-normalized GRU with a ReLU candidate, no encoder",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE",
         help="an RL² Config field for this run only (e.g. hidden=256): an experiment, not the published agent",
     )  # fmt: skip
@@ -515,7 +570,7 @@ def main() -> None:
         "torch": torch.__version__, "python": platform.python_version(),
         "commit": os.environ.get("ARENA_COMMIT", ""), "config": dataclasses.asdict(RL2.config),
         "overrides": overrides, "kl_line_search": args.kl_line_search,
-        "normalize_values": args.normalize_values, "run": args.run, "points": [],
+        "normalize_values": args.normalize_values, "run": args.run, "authors_gru": args.authors_gru, "points": [],
     }  # fmt: skip
 
     def write() -> None:
@@ -548,17 +603,21 @@ def main() -> None:
     else:
         resume = torch.load(args.resume, weights_only=False) if args.resume else None
         saved = (resume.get("config", report["config"]), resume.get("kl_line_search"),
-                 resume.get("normalize_values", False), resume.get("run", 0)) if resume else None  # fmt: skip
-        if saved and saved != (report["config"], args.kl_line_search, args.normalize_values, args.run):
+                 resume.get("normalize_values", False), resume.get("run", 0),
+                 resume.get("authors_gru", False)) if resume else None  # fmt: skip
+        chosen = (report["config"], args.kl_line_search, args.normalize_values, args.run, args.authors_gru)
+        if saved and saved != chosen:
             raise SystemExit(
                 f"--resume {args.resume}: saved with other RL² settings; pass its --set, --kl-line-search, "
-                "--normalize-values and --run again"
+                "--normalize-values, --run and --authors-gru again"
             )
         if resume:
             report["points"] = resume.get("points", [])
             for row in report["points"]:
                 show(row)
-        run = start_run(suite, args.family, args.steps, device, resume, args.normalize_values, args.run)
+        run = start_run(
+            suite, args.family, args.steps, device, resume, args.normalize_values, args.run, args.authors_gru
+        )
         run.kl_target = args.kl_line_search
         report["train_returns"] = run.train_returns  # the run's own list, growing with each update
         agent = run.agent
@@ -579,7 +638,8 @@ def main() -> None:
         if args.state_out:
             args.state_out.parent.mkdir(parents=True, exist_ok=True)
             saved_run = {**run.state(), "points": report["points"], "config": report["config"]}
-            extra = {"kl_line_search": args.kl_line_search, "normalize_values": args.normalize_values, "run": args.run}
+            extra = {"kl_line_search": args.kl_line_search, "normalize_values": args.normalize_values,
+                     "run": args.run, "authors_gru": args.authors_gru}  # fmt: skip
             torch.save({**saved_run, **extra}, args.state_out)
     if args.check:
         harness = harness_check(agent, suite, args.family, args.check, args.check_seed)
