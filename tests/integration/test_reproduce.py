@@ -308,3 +308,120 @@ def test_another_run_has_other_seeds_records_its_training_returns_and_resumes_on
     assert torch.load(state, weights_only=False)["train_returns"] == run1["train_returns"]
     refused = _curve("--steps", "8000", "--points", "4000", "--resume", str(state))
     assert refused.returncode != 0 and "--run" in refused.stderr.strip().splitlines()[-1]
+
+
+def test_the_authors_gru_is_rllabs_relu_cell_with_weight_norm_and_replaces_both_encoders() -> None:
+    import gymnasium as gym
+    import torch
+
+    from baselines.common import Actions
+    from baselines.rl2 import RecurrentPolicy
+
+    curve = _curve_module()
+    torch.manual_seed(0)
+    cell = curve.AuthorsGRU(4, 3)
+    with torch.no_grad():
+        cell.gx.mul_(2.0)  # weight norm: w = g v / |v|, so doubling g doubles w
+    x, h = torch.randn(2, 5, 4), torch.rand(1, 5, 3)
+    out, last = cell(x, h)
+    wx, wh = 2.0 * cell.vx, cell.vh  # g starts at |v| (w = v): 2 v once g is doubled
+    state = h[0]
+    for t in range(2):  # rllab's GRULayer.step: c = relu(x W_xc + r * (h W_hc) + b_c)
+        gx, gh = (x[t] @ wx.T + cell.b).split(3, -1), (state @ wh.T).split(3, -1)
+        r, u = torch.sigmoid(gx[0] + gh[0]), torch.sigmoid(gx[1] + gh[1])
+        state = (1 - u) * state + u * torch.relu(gx[2] + r * gh[2])
+        assert torch.allclose(out[t], state, atol=1e-6)
+    assert torch.allclose(last[0], state, atol=1e-6)
+    assert (out >= 0).all()  # from a non-negative state a ReLU cell never goes below zero
+    policy = RecurrentPolicy(3, Actions(gym.spaces.Discrete(2)), 8)
+    curve.authors_gru(policy)
+    assert not any(name.startswith(("actor_encoder", "critic_encoder")) for name, _ in policy.named_parameters())
+    logits, values, h_out = policy(torch.randn(6, 4, policy.input_size), torch.zeros(1, 4, policy.state_size))
+    assert logits.shape == (6, 4, 2) and values.shape == (6, 4) and h_out.shape == (1, 4, 16)
+
+
+def test_an_authors_gru_run_records_it_and_resumes_only_with_it(tmp_path: Path) -> None:
+    out, state = tmp_path / "curve.json", tmp_path / "state.pt"
+    result = _curve("--steps", "3000", "--points", "3000", "--set", "hidden=8", "--authors-gru", "--out", str(out),
+                    "--state-out", str(state))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(out.read_text())["authors_gru"] is True
+    refused = _curve("--steps", "6000", "--points", "3000", "--set", "hidden=8", "--resume", str(state))
+    assert refused.returncode != 0 and "--authors-gru" in refused.stderr.strip().splitlines()[-1]
+
+
+# -- scripts/rl2_scale.py: the MDP cells' training trials stepped in torch --------------------------
+
+
+def _scale_module() -> Any:
+    _curve_module()  # rl2_scale imports rl2_curve by name
+    spec = importlib.util.spec_from_file_location("rl2_scale", ROOT / "scripts" / "rl2_scale.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("rl2_scale", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_torch_mdps_have_paper_mdps_dynamics() -> None:
+    import torch
+
+    from games.rl2_paper import MDP_HORIZON, mdp_tables
+
+    scale = _scale_module()
+    generator = torch.Generator().manual_seed(0)
+    env = scale.TorchMDPs(20_000, torch.device("cpu"), generator)
+    transitions, means = mdp_tables(7)  # every copy one task, to count its transitions and rewards
+    env.cdf = torch.tensor(transitions, dtype=torch.float32).cumsum(-1).expand(env.n, -1, -1, -1)
+    env.means = torch.tensor(means, dtype=torch.float32).expand(env.n, -1, -1)
+    assert env.obs()[:, 0].eq(1).all() and env.obs()[:, -1].eq(0).all()  # state 0, no time elapsed
+    rewards, done = env.step(torch.full((env.n,), 3))
+    assert not done and env.obs()[0, -1].item() == pytest.approx(1 / MDP_HORIZON)
+    counts = torch.bincount(env.s, minlength=transitions.shape[0]).double() / env.n
+    assert torch.allclose(counts, torch.tensor(transitions[0, 3]), atol=0.015)  # P(s' | s = 0, a = 3)
+    assert rewards.mean().item() == pytest.approx(means[0, 3], abs=0.03)
+    assert rewards.std().item() == pytest.approx(1.0, abs=0.03)  # N(μ, 1)
+    for _ in range(MDP_HORIZON - 1):
+        _, done = env.step(torch.zeros(env.n, dtype=torch.long))
+    assert done and env.s.eq(0).all() and env.obs()[:, -1].eq(0).all()  # a new episode from state 0
+    env.new_tasks()  # the prior: rows of P sum to one, mean rewards N(1, 1)
+    probabilities = torch.diff(env.cdf, dim=-1, prepend=torch.zeros_like(env.cdf[..., :1]))
+    assert (probabilities >= 0).all() and torch.allclose(env.cdf[..., -1], torch.ones(()))
+    # Dirichlet(1) over 10 states: each probability has variance (1/10)(9/10)/11; another α has another
+    assert probabilities.var().item() == pytest.approx(0.09 / 11, rel=0.02)
+    assert env.means.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert env.means.std().item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_scale_trials_hold_the_inputs_rl2s_collect_builds(tmp_path: Path) -> None:
+    import torch
+
+    from games.rl2_paper import MDP_ACTIONS, MDP_HORIZON, MDP_STATES
+
+    scale, curve = _scale_module(), _curve_module()
+    suite = load_suite("rl2-paper")
+    spec, _ = curve.meta_train_spec(suite, "rl2_mdp_n10", 10_000, "cpu")
+    agent = scale.RL2(spec)
+    env = scale.TorchMDPs(4, torch.device("cpu"), torch.Generator().manual_seed(1))
+    trials = scale.collect(agent, env, episodes=2)
+    x, a, r = trials.x, trials.actions, trials.rewards
+    assert x.shape == (2 * MDP_HORIZON, 4, MDP_STATES + 1 + MDP_ACTIONS + 3) == (20, 4, agent.policy.input_size)
+    obs, prev_action, prev_reward, new_episode, scored = x.split([MDP_STATES + 1, MDP_ACTIONS, 1, 1, 1], dim=-1)
+    assert prev_action[0].eq(0).all() and prev_reward[0].eq(0).all()  # nothing played yet: zeros
+    assert torch.equal(prev_action[1:].argmax(-1), a[:-1]) and torch.equal(prev_reward[1:, :, 0], r[:-1])
+    assert new_episode[:, 0, 0].nonzero().flatten().tolist() == [0, MDP_HORIZON] and scored.eq(1).all()
+    assert obs[MDP_HORIZON, :, 0].eq(1).all()  # the second episode starts in state 0
+    out = tmp_path / "scale.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "rl2_scale.py"), "--family", "rl2_mdp_n10", "--device", "cpu",
+         "--trials", "8", "--steps", "1600", "--every", "800", "--tasks", "10", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [p["steps"] for p in report["points"]] == [800, 1600] and len(report["train_returns"]) == 2
+    bandit = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "rl2_scale.py"), "--family", "rl2_bandit_k5_n10"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert bandit.returncode != 0 and "only the tabular-MDP cells" in bandit.stderr.strip().splitlines()[-1]
