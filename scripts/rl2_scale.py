@@ -17,7 +17,9 @@ are not the suite's train variants (tasks drawn by its sampler) but the same dis
 **Scoring** is ``scripts/rl2_curve.py``'s: the cell's first ``--tasks`` dev variants (what ``arena
 reproduce rl2-paper`` scores), through the harness's env server, the actor rounded to float16, one
 trial each, with fixed seeds; every ``--every`` steps and where ``--seconds`` stops training.
-``--set FIELD=VALUE`` changes RL²'s ``Config`` for this run, as in ``rl2_curve.py``. Not the
+``--set FIELD=VALUE`` changes RL²'s ``Config`` for this run, as in ``rl2_curve.py``;
+``--state-out`` saves the whole run where it stops (weights, Adam, the random states, the points)
+and ``--resume`` continues it as if it had not stopped, so a run can span calls. Not the
 harness: no budget, no sandbox, no suite record; a figure for the question "does this agent reach
 the paper with the paper's compute?", not a board entry.
 """
@@ -142,6 +144,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="the JSON, written after every point")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="an RL² Config field")
+    parser.add_argument("--state-out", type=Path, default=None, help="save the whole run here where it stops")
+    parser.add_argument("--resume", type=Path, default=None, help="continue a run saved with --state-out")
     args = parser.parse_args()
     if not args.family.startswith("rl2_mdp_n"):
         raise SystemExit(f"--family {args.family}: only the tabular-MDP cells (rl2_mdp_nN) are stepped in torch")
@@ -169,7 +173,23 @@ def main() -> None:
         "config": dataclasses.asdict(RL2.config), "overrides": overrides, "seed": args.seed, "points": [],
         "train_returns": [],
     }  # fmt: skip
-    progress, steps, next_point = Progress(), 0, args.every
+    progress, steps = Progress(), 0
+    settings = {"family": args.family, "trials": args.trials, "seed": args.seed, "config": report["config"]}
+    if args.resume:
+        saved = torch.load(args.resume, weights_only=False, map_location="cpu")
+        if saved["settings"] != settings:
+            differ = sorted(k for k in settings if saved["settings"].get(k) != settings[k])
+            raise SystemExit(f"--resume {args.resume}: saved with another {', '.join(differ)}; pass its "
+                             "--family, --trials, --seed and --set again")  # fmt: skip
+        agent.policy.load_state_dict(saved["policy"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        steps, progress = saved["steps"], Progress(saved["updates"], saved["train_seconds"])
+        report["points"], report["train_returns"] = saved["points"], saved["train_returns"]
+    next_point = (steps // args.every + 1) * args.every
     print(f"{args.family} on {device}: {args.trials} trials of {episodes * MDP_HORIZON} steps an update, "
           f"paper RL² {paper}", flush=True)  # fmt: skip
 
@@ -199,9 +219,21 @@ def main() -> None:
             next_point += args.every
     if not report["points"] or report["points"][-1]["steps"] != steps:
         point()
-    report["wall_seconds"] = round(time.monotonic() - begun, 1)
+    report["wall_seconds"] = round(time.monotonic() - begun, 1)  # this call's
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
+    if args.state_out:  # everything the next call needs to go on as if it had not stopped
+        args.state_out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "settings": settings, "policy": agent.policy.state_dict(), "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "steps": steps, "updates": progress.updates, "train_seconds": progress.train_seconds,
+                "points": report["points"], "train_returns": report["train_returns"],
+            },
+            args.state_out,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

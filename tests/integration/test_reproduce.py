@@ -411,17 +411,28 @@ def test_scale_trials_hold_the_inputs_rl2s_collect_builds(tmp_path: Path) -> Non
     assert torch.equal(prev_action[1:].argmax(-1), a[:-1]) and torch.equal(prev_reward[1:, :, 0], r[:-1])
     assert new_episode[:, 0, 0].nonzero().flatten().tolist() == [0, MDP_HORIZON] and scored.eq(1).all()
     assert obs[MDP_HORIZON, :, 0].eq(1).all()  # the second episode starts in state 0
-    out = tmp_path / "scale.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "rl2_scale.py"), "--family", "rl2_mdp_n10", "--device", "cpu",
-         "--trials", "8", "--steps", "1600", "--every", "800", "--tasks", "10", "--out", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
-    assert [p["steps"] for p in report["points"]] == [800, 1600] and len(report["train_returns"]) == 2
-    bandit = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "rl2_scale.py"), "--family", "rl2_bandit_k5_n10"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
+    bandit = _scale("--family", "rl2_bandit_k5_n10")
     assert bandit.returncode != 0 and "only the tabular-MDP cells" in bandit.stderr.strip().splitlines()[-1]
+
+
+def _scale(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "rl2_scale.py"), "--device", "cpu", "--trials", "8", "--tasks", "10",
+         "--every", "800", *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_a_scale_run_stopped_and_resumed_is_the_run_that_never_stopped(tmp_path: Path) -> None:
+    whole, part, state = tmp_path / "whole.json", tmp_path / "part.json", tmp_path / "state.pt"
+    assert _scale("--steps", "2400", "--out", str(whole)).returncode == 0
+    first = _scale("--steps", "800", "--out", str(part), "--state-out", str(state))
+    assert first.returncode == 0, first.stderr[-2000:]
+    refused = _scale("--steps", "2400", "--resume", str(state), "--set", "hidden=16")
+    assert refused.returncode != 0 and "saved with another config" in refused.stderr.strip().splitlines()[-1]
+    resumed = _scale("--steps", "2400", "--out", str(part), "--resume", str(state))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = json.loads(whole.read_text()), json.loads(part.read_text())
+    assert [p["steps"] for p in a["points"]] == [p["steps"] for p in b["points"]] == [800, 1600, 2400]
+    assert b["train_returns"] == a["train_returns"] and len(a["train_returns"]) == 3  # the same batches
+    assert [p["score"] for p in b["points"]] == [p["score"] for p in a["points"]]  # the same policies
