@@ -138,6 +138,30 @@ def meta_train_spec(
     return seeded(spec), seeds
 
 
+def resolve_device(name: str) -> str:
+    """``--device``: ``auto`` is ``cuda:0`` where there is one, else ``cpu``."""
+    return ("cuda:0" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def scoring_seed(family: str) -> int:
+    """The seed every point of a cell is scored with (here and in ``rl2_scale.py``)."""
+    return derive_seed("rl2-curve", family, "score")
+
+
+def torch_random_states() -> dict[str, Any]:
+    """torch's global random states (CPU and every GPU), as a run's saved state holds them."""
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_torch_random_states(saved: dict[str, Any]) -> None:
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+
+
 def trial_totals(trials: Trials) -> torch.Tensor:
     """Each trial's total reward over its live steps, [N]: what a task scores."""
     return (trials.rewards * trials.alive).sum(0)
@@ -301,8 +325,7 @@ class Run:
             "policy": self.agent.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "agent_rng": self.agent.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **torch_random_states(),
             "steps": self.steps,
             "drawn": self.variants.drawn,
             "handles": self.server.next_handle,
@@ -371,9 +394,7 @@ def start_run(
         agent.policy.load_state_dict(resume["policy"])
         optimizer.load_state_dict(resume["optimizer"])
         agent.rng.bit_generator.state = resume["agent_rng"]
-        torch.set_rng_state(resume["torch_rng"])
-        if resume["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(resume["cuda_rng"])
+        set_torch_random_states(resume)
         server.budget.used = resume["steps"]
         server.next_handle = resume["handles"]
         run.expected_length = resume["expected_length"]
@@ -406,8 +427,7 @@ def score(agent: RL2, suite: Suite, variants: list[games.Variant], seed: int) ->
     """Each task's trial total under the current policy, with fixed seeds; the agent's random
     state (numpy and torch) is put back, so scoring does not change the training run."""
     saved_rng = agent.rng.bit_generator.state
-    saved_torch = torch.get_rng_state()
-    saved_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    saved_torch = torch_random_states()
     training_policy = agent.policy
     try:
         agent.policy = rounded(training_policy)
@@ -425,9 +445,7 @@ def score(agent: RL2, suite: Suite, variants: list[games.Variant], seed: int) ->
     finally:
         agent.policy = training_policy
         agent.rng.bit_generator.state = saved_rng
-        torch.set_rng_state(saved_torch)
-        if saved_cuda:
-            torch.cuda.set_rng_state_all(saved_cuda)
+        set_torch_random_states(saved_torch)
 
 
 def harness_check(agent: RL2, suite: Suite, family: str, count: int, seed: int = 0) -> list[float]:
@@ -556,12 +574,12 @@ def main() -> None:
         RL2.config = dataclasses.replace(CONFIG, **overrides)
     begun = time.monotonic()
     stop_at = begun + args.seconds if args.seconds else None
-    device = ("cuda:0" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     suite = load_suite(SUITE)
     cell = suite.published.get("cells", {}).get(args.family, {})
     paper = cell.get("paper", {}).get("RL²")
     variants = test_variants(suite, args.family, args.tasks)
-    eval_seed = derive_seed("rl2-curve", args.family, "score")
+    eval_seed = scoring_seed(args.family)
     report: dict[str, Any] = {
         "family": args.family, "suite": suite.id, "paper_rl2": paper, "paper": cell.get("paper", {}),
         "suite_budget": suite.meta_train_steps_of(args.family), "tasks": args.tasks, "split": "dev",

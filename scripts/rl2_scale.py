@@ -46,8 +46,12 @@ from rl2_curve import (
     config_overrides,
     meta_train_spec,
     point_row,
+    resolve_device,
     score,
+    scoring_seed,
+    set_torch_random_states,
     test_variants,
+    torch_random_states,
     trial_totals,
 )
 
@@ -154,12 +158,12 @@ def main() -> None:
         RL2.config = dataclasses.replace(CONFIG, **overrides)
     begun = time.monotonic()
     stop_at = begun + args.seconds if args.seconds else None
-    device = ("cuda:0" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     suite = load_suite(SUITE)
     episodes = suite.eval_episodes_of(args.family)
     paper = suite.published.get("cells", {}).get(args.family, {}).get("paper", {}).get("RL²")
     variants = test_variants(suite, args.family, args.tasks)
-    eval_seed = derive_seed("rl2-curve", args.family, "score")  # rl2_curve.py's: the same scoring
+    eval_seed = scoring_seed(args.family)  # rl2_curve.py's: the same scoring
     spec, _ = meta_train_spec(suite, args.family, args.steps, device)
     agent = RL2(spec)
     optimizer = torch.optim.Adam(agent.policy.parameters(), lr=agent.config.lr, eps=1e-5)  # meta_train's
@@ -184,14 +188,17 @@ def main() -> None:
         agent.policy.load_state_dict(saved["policy"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        if saved["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        set_torch_random_states(saved)
         steps, progress = saved["steps"], Progress(saved["updates"], saved["train_seconds"])
         report["points"], report["train_returns"] = saved["points"], saved["train_returns"]
     next_point = (steps // args.every + 1) * args.every
     print(f"{args.family} on {device}: {args.trials} trials of {episodes * MDP_HORIZON} steps an update, "
           f"paper RL² {paper}", flush=True)  # fmt: skip
+
+    def write() -> None:
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=1) + "\n")
 
     def point() -> None:
         row = point_row(steps, score(agent, suite, variants, eval_seed), progress, time.monotonic() - begun, paper)
@@ -200,9 +207,7 @@ def main() -> None:
         report["points"].append(row)
         print(f"{steps:>13,} steps  {row['score']:8.2f} [{row['ci'][0]:.2f}, {row['ci'][1]:.2f}]  "
               f"{progress.updates} updates  {row['steps_per_s'] or 0:,.0f} steps/s", flush=True)  # fmt: skip
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=1) + "\n")
+        write()
 
     while steps < args.steps and (stop_at is None or time.monotonic() < stop_at):
         started = time.monotonic()
@@ -220,15 +225,13 @@ def main() -> None:
     if not report["points"] or report["points"][-1]["steps"] != steps:
         point()
     report["wall_seconds"] = round(time.monotonic() - begun, 1)  # this call's
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write()
     if args.state_out:  # everything the next call needs to go on as if it had not stopped
         args.state_out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(
             {
                 "settings": settings, "policy": agent.policy.state_dict(), "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "generator": generator.get_state(), **torch_random_states(),
                 "steps": steps, "updates": progress.updates, "train_seconds": progress.train_seconds,
                 "points": report["points"], "train_returns": report["train_returns"],
             },
