@@ -363,6 +363,14 @@ def _scale_module() -> Any:
     return module
 
 
+def _scale(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "rl2_scale.py"), "--device", "cpu", "--trials", "8", "--tasks", "10",
+         "--every", "800", *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+
+
 def test_the_torch_mdps_have_paper_mdps_dynamics() -> None:
     import torch
 
@@ -413,14 +421,6 @@ def test_scale_trials_hold_the_inputs_rl2s_collect_builds(tmp_path: Path) -> Non
     assert obs[MDP_HORIZON, :, 0].eq(1).all()  # the second episode starts in state 0
     bandit = _scale("--family", "rl2_bandit_k5_n10")
     assert bandit.returncode != 0 and "only the tabular-MDP cells" in bandit.stderr.strip().splitlines()[-1]
-
-
-def _scale(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "rl2_scale.py"), "--device", "cpu", "--trials", "8", "--tasks", "10",
-         "--every", "800", *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
 
 
 def test_a_scale_run_stopped_and_resumed_is_the_run_that_never_stopped(tmp_path: Path) -> None:
