@@ -11,6 +11,12 @@ A cell passes when ``|measured - paper| <= tolerance + half-width of the 95% CI`
 tolerance is absolute or relative to the paper's value, per cell or for the whole table. The
 ``required`` agents must pass every cell; a ``[reproduce.targets.NAME]`` holds one agent to its
 own relative tolerance on the cells it lists (reported, not required, on the others).
+
+``against``: each agent's **paired** difference from another agent (``arena reproduce
+--against``), over the trials both ran on the same task with the same seeds. The environment's
+draws are then shared (a bandit pull pays when one uniform draw is below the arm's probability,
+whichever arm is pulled), so two policies' difference has a far narrower interval than the two
+means' intervals side by side: e.g. an agent against the Bayes-optimal ceiling of the same tasks.
 """
 
 from __future__ import annotations
@@ -92,6 +98,10 @@ class Row:
     tolerance: float | None
     passed: bool | None  # None where the paper has no value for this agent
     required: bool
+    against: str | None = None  # the agent the paired difference is taken from
+    gap: float | None = None  # mean of (this agent's total - against's) over the trials both ran
+    gap_ci: tuple[float, float] | None = None
+    paired: int = 0  # trials in the gap
 
     @property
     def cell(self) -> str:
@@ -120,6 +130,10 @@ class Row:
             "required": self.required,
             "tasks": self.tasks,
             "failed": self.failed,
+            "against": self.against,
+            "gap": self.gap,
+            "gap_ci": list(self.gap_ci) if self.gap_ci is not None else None,
+            "paired": self.paired,
         }
 
 
@@ -175,8 +189,29 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tu
     return mean, (float(low), float(high))
 
 
-def compare(table: Published, records: Iterable[TrialRecord], agents: Sequence[str]) -> list[Row]:
-    """One row per (cell, agent) from the agents' stored trials (by submission name)."""
+def paired_gap(
+    records: Iterable[TrialRecord], agent: str, against: str, family: str
+) -> tuple[float, tuple[float, float], int] | None:
+    """``agent``'s trial total minus ``against``'s on ``family``, over the trials both ended ok
+    with the same variant, budget and seed: the mean, its 95% CI and the number of pairs (None
+    where there are none)."""
+    totals: dict[str, dict[tuple[str, int, int], float]] = {agent: {}, against: {}}
+    for record in records:
+        if record.family == family and record.submission in totals and record.status == Status.OK:
+            totals[record.submission][(record.variant, record.budget, record.seed)] = trial_total(record)
+    both = sorted(totals[agent].keys() & totals[against].keys())
+    if not both:
+        return None
+    mean, ci = mean_interval([totals[agent][key] - totals[against][key] for key in both])
+    return mean, ci, len(both)
+
+
+def compare(
+    table: Published, records: Iterable[TrialRecord], agents: Sequence[str], against: str | None = None
+) -> list[Row]:
+    """One row per (cell, agent) from the agents' stored trials (by submission name); with
+    ``against``, each row also holds its agent's paired difference from that agent."""
+    records = list(records)
     totals: dict[tuple[str, str], list[float]] = defaultdict(list)
     failed: dict[tuple[str, str], int] = defaultdict(int)
     for record in records:
@@ -197,6 +232,7 @@ def compare(table: Published, records: Iterable[TrialRecord], agents: Sequence[s
             if paper is not None and measured is not None and ci is not None and tolerance is not None:
                 half = (ci[1] - ci[0]) / 2
                 passed = abs(measured - paper) <= tolerance + half and not failed.get((agent, cell.family))
+            gap = paired_gap(records, agent, against, cell.family) if against and agent != against else None
             rows.append(
                 Row(
                     table=cell.table,
@@ -211,6 +247,10 @@ def compare(table: Published, records: Iterable[TrialRecord], agents: Sequence[s
                     tolerance=tolerance,
                     passed=passed,
                     required=table.required_on(agent, cell.family),
+                    against=against,
+                    gap=gap[0] if gap else None,
+                    gap_ci=gap[1] if gap else None,
+                    paired=gap[2] if gap else 0,
                 )
             )
     return rows

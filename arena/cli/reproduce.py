@@ -87,6 +87,13 @@ def reproduce_command(
             "with --from-checkpoints)",
         ),
     ] = False,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            help="one of --agents: also show each agent's paired difference from it, over the trials both ran "
+            "on the same task and seeds (e.g. --against bayes-optimal: the distance to the ceiling)",
+        ),
+    ] = None,
 ) -> None:
     """Run submissions on every cell of a published table; print the paper's value beside MetaArena's
     mean and 95% CI. Trials are stored in the database like `arena run`'s (a rerun reuses them).
@@ -110,6 +117,8 @@ def reproduce_command(
         names = [name for name in table.agents if (BASELINES / name).is_dir() and name != "rl2"]
     else:
         names = [name.strip() for name in agents.split(",") if name.strip()]
+    if against is not None and against not in names:
+        raise ArenaError(f"--against {against!r} is not one of the agents run: {', '.join(names)}")
     submissions = [load_submission(_folder(name)) for name in names]
     path = db_path(db)
     store = Store(path)
@@ -154,11 +163,13 @@ def reproduce_command(
         ]
     finally:
         store.close()
-    rows = reproduce.compare(table, records, [s.name for s in submissions])
+    rows = reproduce.compare(table, records, [s.name for s in submissions], against)
     if fmt == "json":
         print_json([row.as_dict() for row in rows])
     else:
         console.print(_table(the_suite.id, table.source, rows))
+        if against:
+            console.print(_gaps_table(against, rows))
     missed = reproduce.misses(rows)
     if missed:
         err.print(reproduce.misses_line(missed))
@@ -186,16 +197,34 @@ def _table(suite_id: str, source: str, rows: list[Row]) -> Table:
     for column in ("cell", "agent", "paper", "measured [95% CI]", "Δ %", ""):
         out.add_column(column, justify="left" if column in ("cell", "agent", "") else "right", no_wrap=True)
     for row in rows:
-        measured = "—"
-        if row.measured is not None and row.ci is not None:
-            measured = (
-                f"{row.measured:.1f} [{row.ci[0]:.1f}, {row.ci[1]:.1f}]"
-                if row.n > 10
-                else (f"{row.measured:.2f} [{row.ci[0]:.2f}, {row.ci[1]:.2f}]")
-            )
         verdict = "" if row.passed is None else ("ok" if row.passed else ("MISS" if row.required else "off"))
         out.add_row(
-            row.cell, row.agent, "—" if row.paper is None else f"{row.paper:g}", measured,
+            row.cell, row.agent, "—" if row.paper is None else f"{row.paper:g}", _interval(row.n, row.measured, row.ci),
             "" if row.difference is None else f"{row.difference:+.1f}", verdict,
         )  # fmt: skip
     return out
+
+
+def _gaps_table(against: str, rows: list[Row]) -> Table:
+    """Each agent's paired difference from ``against``: a table of its own, so that the main one
+    still fits a terminal of 80 columns."""
+    out = Table(
+        title=f"against {against}, paired: the same tasks and seeds",
+        title_justify="left",
+        caption=f"mean of (agent's total - {against}'s) over the trials both ran, 95% CI",
+        caption_justify="left",
+    )
+    for column in ("cell", "agent", "difference [95% CI]", "trials"):
+        out.add_column(column, justify="left" if column in ("cell", "agent") else "right", no_wrap=True)
+    for row in rows:
+        if row.agent != against:
+            out.add_row(row.cell, row.agent, _interval(row.n, row.gap, row.gap_ci, sign="+"), str(row.paired))
+    return out
+
+
+def _interval(n: int, value: float | None, ci: tuple[float, float] | None, sign: str = "") -> str:
+    """``value [low, high]``, to the table's precision (two decimals on the 10-step cells)."""
+    if value is None or ci is None:
+        return "—"
+    digits = 1 if n > 10 else 2
+    return f"{value:{sign}.{digits}f} [{ci[0]:{sign}.{digits}f}, {ci[1]:{sign}.{digits}f}]"

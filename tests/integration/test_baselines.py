@@ -5,6 +5,8 @@
   budget, with a finite return;
 * learning: tabular-q beats the random agent on a bandit variant by a clear margin;
 * MAML's second-order meta-gradient against central finite differences (looped and vmapped);
+* the Bayes-optimal bandit rule: its dynamic programme against hand-computed values, its look-ahead
+  through the agent API, and its score on real bandit tasks against the programme's value;
 * A3C's learners are separate processes that really update the shared parameters;
 * ``-m slow``: PPO and DQN solving CartPole through the proxy (see scripts/proxy_learning_check.py).
 """
@@ -393,6 +395,95 @@ def test_pick_device_warns_when_it_falls_back_to_the_cpu() -> None:
 # --------------------------------------------------------------------------------------------
 # MAML: an inner step is fresh whole episodes; a trial takes the steps its budget pays for
 # --------------------------------------------------------------------------------------------
+
+
+def test_the_bayes_optimal_value_is_the_hand_computed_one_and_does_not_grow_past_one_arm_a_pull() -> None:
+    from baselines.bandits import bayes_q, bayes_value
+
+    assert bayes_value((), 1, 7) == pytest.approx(3.5)  # one arm: p ~ U[0, 1] every pull
+    # Two pulls: 1/2, then the paid arm (2/3) after a success, a fresh one (1/2) after a failure.
+    assert bayes_value((), 2, 2) == pytest.approx(0.5 + 0.5 * 2 / 3 + 0.5 * 0.5)
+    assert bayes_value((), 1, 2) == pytest.approx(1.0)  # no fresh arm to switch to
+    assert bayes_value((), 5, 10) == pytest.approx(6.659988, abs=1e-6)
+    assert bayes_value((), 10, 10) == bayes_value((), 50, 10) > bayes_value((), 5, 10)  # 10 pulls try <= 10 arms
+    # The look-ahead: 3 of 5 paid (mean 4/7) beats a fresh arm (1/2) for one or two pulls left,
+    # and loses to it from four on, where what the fresh arm may reveal pays for itself.
+    known = ((3, 2),)
+    assert bayes_q(known, 1, 2, (3, 2)) > bayes_q(known, 1, 2, (0, 0))
+    assert bayes_q(known, 1, 4, (3, 2)) < bayes_q(known, 1, 4, (0, 0))
+
+
+@pytest.mark.parametrize(("pulls", "stays"), [(10, True), (11, False)])
+def test_the_bayes_optimal_agent_counts_the_pulls_left_from_what_it_observes(pulls: int, stays: bool) -> None:
+    """Two arms, the first pulled arm pays, pays, fails (2 of 3): with 7 pulls left staying is
+    optimal, with 8 trying the other arm is (the programme's values): the agent must read the
+    episode's length off the observation and count its pulls exactly to get both right."""
+    from baselines.bandits import BayesOptimal, bayes_q
+    from games.rl2_paper import PaperBandit
+
+    known = ((2, 1),)
+    assert bayes_q(known, 1, 7, (2, 1)) > bayes_q(known, 1, 7, (0, 0))
+    assert bayes_q(known, 1, 8, (2, 1)) < bayes_q(known, 1, 8, (0, 0))
+    env = PaperBandit(2, pulls, task=0)
+    agent = BayesOptimal(arena.AgentSpec(env.observation_space, env.action_space, "rl2_bandit_k5_n10", seed=0))
+    obs, info = env.reset(seed=0)
+    actions = []
+    for paid in (None, 1.0, 1.0, 0.0):  # what the previous pull paid, as the harness tells it
+        step_info = dict(info) if paid is None else {**info, "reward": paid}
+        actions.append(int(agent.act(obs, step_info)))
+        obs, _, _, _, info = env.step(actions[-1])
+    assert actions[1] == actions[2] == actions[0]  # a paying arm is kept
+    assert (actions[3] == actions[0]) is stays
+
+
+def test_the_bayes_optimal_agent_plans_only_a_trials_first_episode() -> None:
+    """After pulls in an earlier episode (or an adaptation phase) the optimal pull depends on the
+    trial's pulls to come, which the agent is not told: it plays the Gittins index there, and
+    does not expand a programme whose states grow with every arm already pulled (an `arena
+    check` trial once spent 55 s on 60 pulls after 50 arms had been tried)."""
+    from baselines.bandits import BayesOptimal, bayes_value
+    from games.rl2_paper import PaperBandit
+
+    env = PaperBandit(50, 10, task=1)
+    agent = BayesOptimal(arena.AgentSpec(env.observation_space, env.action_space, "rl2_bandit_k50_n10", seed=0))
+    bayes_value.cache_clear()
+    planned = []
+    for episode in range(2):
+        obs, info = env.reset(seed=100 + episode)
+        agent.reset()
+        done = False
+        while not done:
+            obs, reward, done, _, info = env.step(agent.act(obs, info))
+            info["reward"] = reward
+        planned.append(bayes_value.cache_info().currsize)
+    assert planned[0] > 0 and planned[1] == planned[0]
+
+
+def test_the_bayes_optimal_agent_scores_the_programmes_value_on_real_bandit_tasks() -> None:
+    """Played through the agent API on 2,000 tasks of rl2-paper's 10 pulls of 5 arms, its mean is
+    the dynamic programme's expectation (within 4 standard errors), and on the same tasks and
+    reward draws it beats Thompson sampling, which explores more than 10 pulls pay for."""
+    from baselines.bandits import BayesOptimal, Thompson, bayes_value
+    from games.rl2_paper import PaperBandit
+
+    def play(agent_class: type[arena.Agent], task: int) -> float:
+        env = PaperBandit(5, 10, task)
+        agent = agent_class(arena.AgentSpec(env.observation_space, env.action_space, "rl2_bandit_k5_n10", seed=task))
+        # The reward draws' own seed: the task's seed is the stream the arms' probabilities came
+        # from, and reusing it pays an arm when its own probability was drawn high.
+        obs, info = env.reset(seed=2**20 + task)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, done, _, info = env.step(agent.act(obs, info))
+            info["reward"], total = reward, total + reward
+        return total
+
+    tasks = range(2000)
+    optimal = np.array([play(BayesOptimal, task) for task in tasks])
+    thompson = np.array([play(Thompson, task) for task in tasks])
+    error = optimal.std(ddof=1) / math.sqrt(len(optimal))
+    assert abs(optimal.mean() - bayes_value((), 5, 10)) < 4 * error, (optimal.mean(), error)
+    assert (optimal - thompson).mean() > 0.5
 
 
 def test_maml_inner_steps_roll_out_fresh_whole_episodes() -> None:

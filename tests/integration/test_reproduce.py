@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from arena.suites import load_suite
@@ -113,6 +114,49 @@ def test_a_target_holds_one_agent_to_its_own_tolerance_on_its_cells_only() -> No
     line = reproduce.misses_line(missed)  # every cell named: the CLI once printed the first five only
     assert len(missed) > 5 and line.startswith(f"{len(missed)} required cell(s)") and line.count(" on ") == len(missed)
     assert "rl2 on mdp n=25," in line and "rl2 on mdp n=50 (not measured)" in line
+
+
+def test_against_pairs_two_agents_trials_by_task_and_seed_and_narrows_the_interval() -> None:
+    """``--against``: one agent's total minus another's on the same (variant, budget, seed), over
+    the trials both ended ok; task-to-task spread cancels, so the interval is far narrower than
+    the two means' intervals."""
+    from arena import reproduce
+    from tests.conftest import make_trial
+
+    table = reproduce.published(load_suite("rl2-paper"))
+    family = "rl2_bandit_k5_n10"
+    rng = np.random.default_rng(0)
+    hard = rng.uniform(2.0, 9.0, size=40)  # what each task pays any good policy
+    noise = rng.normal(0.0, 0.05, size=40)
+
+    def trial(agent: str, task: int, total: float, **fields: Any) -> Any:
+        return make_trial(submission=agent, family=family, variant=f"{family}(task={task})", seed=7,
+                          episode_returns=[total], **fields)  # fmt: skip
+
+    records = [trial("ceiling", i, hard[i]) for i in range(40)]
+    records += [trial("agent", i, hard[i] - 0.3 + noise[i]) for i in range(38)]
+    records += [trial("agent", 38, 0.0, status="crashed"), trial("agent", 99, 5.0)]  # failed; unmatched task
+    rows = {row.agent: row for row in reproduce.compare(table, records, ["agent", "ceiling"], "ceiling")
+            if row.k == 5 and row.n == 10}  # fmt: skip
+    agent, ceiling = rows["agent"], rows["ceiling"]
+    assert agent.paired == 38 and agent.against == "ceiling"
+    assert agent.gap == pytest.approx(-0.3 + noise[:38].mean())
+    assert agent.gap_ci is not None and agent.ci is not None and ceiling.ci is not None
+    assert agent.gap_ci[0] < agent.gap < agent.gap_ci[1] < 0.0  # a real shortfall, seen
+    assert agent.gap_ci[1] - agent.gap_ci[0] < 0.1 * (agent.ci[1] - agent.ci[0])
+    assert agent.ci[0] < ceiling.measured < agent.ci[1]  # side by side the means' intervals overlap
+    assert ceiling.gap is None and ceiling.paired == 0  # no row against itself
+    assert agent.as_dict()["gap_ci"] == list(agent.gap_ci)
+    plain = {row.agent: row for row in reproduce.compare(table, records, ["agent"]) if row.k == 5 and row.n == 10}
+    assert plain["agent"].against is None and plain["agent"].gap is None
+
+
+def test_against_an_agent_not_run_is_a_one_line_error() -> None:
+    result = _arena("reproduce", "rl2-paper", "--agents", "thompson", "--against", "bayes-optimal", "--cells",
+                    "rl2_bandit_k5_n10", "--db", "/nonexistent/r.db")  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].endswith("is not one of the agents run: thompson"), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- published checkpoints -------------------------------------------------------------------------
