@@ -1,5 +1,6 @@
-"""Posterior sampling for reinforcement learning (PSRL; Strens 2000, Osband et al. 2013) on
-tabular MDPs: the reference agent of Duan et al. 2016 (RL², Table 2).
+"""Bayesian reference agents for tabular MDPs: posterior sampling (PSRL; Strens 2000, Osband et
+al. 2013), the reference agent of Duan et al. 2016 (RL², Table 2), and planning in the
+posterior-mean MDP, greedy or with an exploration bonus.
 
 numpy only, no meta-training, the public agent API only. The prior is the tasks' own:
 transitions ``P(·|s, a) ~ Dirichlet(1)``, mean rewards ``μ(s, a) ~ N(1, 1)`` with the reward
@@ -10,6 +11,15 @@ MDP from the posterior, solves it by backward induction over the episode's steps
 that plan; it learns from every step it takes, while adapting and (through ``info["reward"]``
 and the next observation) while evaluated, over the whole trial.
 
+The other rules keep the same posterior and plan once an episode in the posterior-mean MDP
+(``E[P]``, ``E[μ]``) instead of a drawn one:
+
+* **greedy-mdp**: the posterior-mean MDP as it is (certainty equivalence).
+* **optimistic-mdp**: mean rewards plus ``c / sqrt(1 + n(s, a))``, a bonus that shrinks with the
+  rewards seen and with the trial's evaluation episodes still to come (times ``(left / all) ** β``
+  where the spec says how many there are), in the spirit of BEB (Kolter & Ng 2009) and UCB-VI;
+  ``c`` and ``β`` are tuned on tasks the evaluation never uses (``scripts/tune_mdp_references.py``).
+
 The state is the observation's one-hot part (its last entry is the fraction of the episode
 elapsed, which also gives the episode length after one step); the legal actions are
 ``info["action_mask"]``. Off the tabular MDP families it plays uniformly at random.
@@ -17,7 +27,7 @@ elapsed, which also gives the episode length after one step); the legal actions 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -26,6 +36,9 @@ import arena
 
 MDP_FAMILIES = ("tabular_mdp",)  # and every rl2_mdp_n* family
 REWARD_PRIOR_MEAN, REWARD_PRIOR_PRECISION = 1.0, 1.0  # μ(s, a) ~ N(1, 1); noise variance 1
+# optimistic-mdp's bonus c and its decay β: scripts/tune_mdp_references.py (1,000 tasks of mdp
+# n = 10 from a seed the suites never use; c from {0.25, 0.5, 1, 1.5, 2}, β from {0, 0.5, 1}).
+BONUS, BONUS_DECAY = 1.0, 0.5
 
 
 def models(family: str) -> bool:
@@ -33,6 +46,13 @@ def models(family: str) -> bool:
 
 
 class PSRL(arena.Agent):
+    """Posterior sampling; the base of the posterior-mean planners (``rule``)."""
+
+    rule: ClassVar[str] = "psrl"
+    prior_mean: ClassVar[float] = REWARD_PRIOR_MEAN  # what the agent believes of μ before any reward
+    bonus: ClassVar[float] = 0.0
+    bonus_decay: ClassVar[float] = 0.0
+
     def __init__(self, spec: arena.AgentSpec):
         super().__init__(spec)
         self.rng = np.random.default_rng(spec.seed)
@@ -49,6 +69,7 @@ class PSRL(arena.Agent):
         self.plan: np.ndarray | None = None  # (horizon, states, actions) Q values of the sampled MDP
         self.last: tuple[int, int] | None = None  # the previous step's (state, action)
         self.new_episode = True
+        self.episodes = 0  # evaluation episodes begun (through act)
 
     # -- the agent API -------------------------------------------------------------------------
 
@@ -70,6 +91,8 @@ class PSRL(arena.Agent):
         if "reward" in info and self.last is not None:
             # The next state is this observation, unless an episode ended in between.
             self._learn(float(info["reward"]), None if self.new_episode else observation)
+        if self.new_episode:
+            self.episodes += 1
         return self._act(observation, info)
 
     # -- PSRL ----------------------------------------------------------------------------------
@@ -86,7 +109,7 @@ class PSRL(arena.Agent):
         elif not self.horizon and obs[-1] > 0:
             self.horizon = max(1, round(self.step_in_episode / obs[-1]))
         if self.plan is None and self.horizon:
-            self.plan = self._solve(self._sample(), self.horizon, legal)
+            self.plan = self._solve(self._model(), self.horizon, legal)
         if self.plan is None or self.step_in_episode >= len(self.plan):
             # The first step of the first episode: the horizon is not known yet, and under the
             # symmetric prior every action is as good as another.
@@ -109,15 +132,20 @@ class PSRL(arena.Agent):
             following = int(np.argmax(np.asarray(next_observation).reshape(-1)[: self.states]))
             self.counts[state, action, following] += 1
 
-    def _sample(self) -> tuple[np.ndarray, np.ndarray]:
-        """One MDP from the posterior: transitions (Dirichlet, drawn as normalized gammas) and
-        mean rewards (Normal)."""
-        gammas = self.rng.standard_gamma(1.0 + self.counts)
-        transitions = gammas / gammas.sum(axis=2, keepdims=True)
+    def _model(self) -> tuple[np.ndarray, np.ndarray]:
+        """The MDP this episode is planned in: (transitions, mean rewards). PSRL's is one draw
+        from the posterior (Dirichlet transitions, drawn as normalized gammas; Normal means),
+        the other rules' the posterior mean, plus the bonus."""
         precision = REWARD_PRIOR_PRECISION + self.reward_n
-        mean = (REWARD_PRIOR_PRECISION * REWARD_PRIOR_MEAN + self.reward_sum) / precision
-        rewards = mean + self.rng.standard_normal(mean.shape) / np.sqrt(precision)
-        return transitions, rewards
+        mean = (REWARD_PRIOR_PRECISION * self.prior_mean + self.reward_sum) / precision
+        if self.rule == "psrl":
+            gammas = self.rng.standard_gamma(1.0 + self.counts)
+            transitions = gammas / gammas.sum(axis=2, keepdims=True)
+            return transitions, mean + self.rng.standard_normal(mean.shape) / np.sqrt(precision)
+        transitions = (1.0 + self.counts) / (1.0 + self.counts).sum(axis=2, keepdims=True)
+        total = self.spec.eval_episodes
+        left = max(total - max(self.episodes - 1, 0), 0) / total if total else 1.0
+        return transitions, mean + self.bonus * left**self.bonus_decay / np.sqrt(1.0 + self.reward_n)
 
     @staticmethod
     def _solve(mdp: tuple[np.ndarray, np.ndarray], horizon: int, legal: np.ndarray) -> np.ndarray:
@@ -130,3 +158,13 @@ class PSRL(arena.Agent):
             q[step] = rewards + transitions @ value
             value = q[step][:, legal].max(axis=1)
         return q
+
+
+class GreedyMDP(PSRL):
+    rule = "greedy-mdp"
+
+
+class OptimisticMDP(PSRL):
+    rule = "optimistic-mdp"
+    bonus = BONUS
+    bonus_decay = BONUS_DECAY

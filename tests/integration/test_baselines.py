@@ -7,6 +7,7 @@
 * MAML's second-order meta-gradient against central finite differences (looped and vmapped);
 * the Bayes-optimal bandit rule: its dynamic programme against hand-computed values, its look-ahead
   through the agent API, and its score on real bandit tasks against the programme's value;
+* the posterior-mean MDP planners against PSRL and against the prior the RL² authors' baselines had;
 * A3C's learners are separate processes that really update the shared parameters;
 * ``-m slow``: PPO and DQN solving CartPole through the proxy (see scripts/proxy_learning_check.py).
 """
@@ -484,6 +485,68 @@ def test_the_bayes_optimal_agent_scores_the_programmes_value_on_real_bandit_task
     error = optimal.std(ddof=1) / math.sqrt(len(optimal))
     assert abs(optimal.mean() - bayes_value((), 5, 10)) < 4 * error, (optimal.mean(), error)
     assert (optimal - thompson).mean() > 0.5
+
+
+def _mdp_trial_totals(agent_class: type[arena.Agent], episodes: int, tasks: range) -> np.ndarray:
+    """Each task's trial total through the agent API: ``episodes`` episodes of one real MDP, what
+    the previous step paid in ``info["reward"]`` (also across an episode's end), as the harness."""
+    family = f"rl2_mdp_n{episodes}"
+    out = []
+    for task in tasks:
+        env = games.make(f"{family}(task={task})")
+        agent = agent_class(
+            arena.AgentSpec(env.observation_space, env.action_space, family, task, eval_episodes=episodes)
+        )
+        total, reward = 0.0, None
+        for episode in range(episodes):
+            obs, info = env.reset(seed=2**20 + 100 * task + episode)
+            agent.reset()
+            done = False
+            while not done:
+                obs, reward, done, _, info = env.step(
+                    agent.act(obs, info if reward is None else {**info, "reward": reward})
+                )
+                total += float(reward)
+        out.append(total)
+    return np.array(out)
+
+
+def test_planning_in_the_posterior_mean_mdp_beats_sampling_one_and_needs_the_tasks_prior() -> None:
+    """On 10 episodes of real rl2-paper MDPs (the same tasks and env seeds for every agent):
+    greedy-mdp and optimistic-mdp above PSRL, and greedy-mdp with a reward prior of mean 0 (the
+    RL² authors' baselines') far below it with the tasks' own, N(1, 1): untried actions look
+    worse than tried ones, so it stops exploring."""
+    from baselines.psrl import PSRL, GreedyMDP, OptimisticMDP
+
+    tasks = range(300)
+    psrl = _mdp_trial_totals(PSRL, 10, tasks)
+    greedy = _mdp_trial_totals(GreedyMDP, 10, tasks)
+    optimistic = _mdp_trial_totals(OptimisticMDP, 10, tasks)
+    zero_prior = _mdp_trial_totals(type("GreedyPriorZero", (GreedyMDP,), {"prior_mean": 0.0}), 10, tasks)
+    assert (greedy - psrl).mean() > 8.0 and (optimistic - psrl).mean() > 8.0, (psrl.mean(), greedy.mean())
+    assert (greedy - zero_prior).mean() > 8.0, (greedy.mean(), zero_prior.mean())
+
+
+def test_optimistic_mdp_plans_with_a_bonus_that_shrinks_with_rewards_seen_and_episodes_left() -> None:
+    from baselines.psrl import BONUS, BONUS_DECAY, OptimisticMDP
+
+    env = games.make("rl2_mdp_n10(task=5)")
+    agent = OptimisticMDP(arena.AgentSpec(env.observation_space, env.action_space, "rl2_mdp_n10", 0, eval_episodes=4))
+    bonuses = []
+    reward = None
+    for episode in range(4):
+        obs, info = env.reset(seed=episode)
+        agent.reset()
+        done = False
+        while not done:
+            obs, reward, done, _, info = env.step(
+                agent.act(obs, info if reward is None else {**info, "reward": reward})
+            )
+        precision = 1.0 + agent.reward_n
+        mean = (agent.prior_mean + agent.reward_sum) / precision
+        bonuses.append((agent._model()[1] - mean) * np.sqrt(1.0 + agent.reward_n))
+    for episode, bonus in enumerate(bonuses):  # the model of the episode begun: (4 - episode) / 4 left
+        assert np.allclose(bonus, BONUS * ((4 - episode) / 4) ** BONUS_DECAY)
 
 
 def test_maml_inner_steps_roll_out_fresh_whole_episodes() -> None:
