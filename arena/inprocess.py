@@ -109,3 +109,22 @@ def run_trial(job: TrialJob, model: Model | None = None) -> Outcome:
 def trial_in_process(job: TrialJob) -> list[float]:
     """The evaluation returns of :func:`run_trial`: what the same trial through a runner must return."""
     return run_trial(job).episode_returns
+
+
+def play_episodes(agent: Agent, env: Any, episodes: int, seed: int) -> float:
+    """The total reward of ``episodes`` episodes of ``env`` played by ``agent`` through ``act`` as
+    a trial's evaluation hands them over (``reset()`` before each, what the previous step paid in
+    ``info["reward"]``, also across an episode's end), episode ``i`` reset with ``seed + i``.
+    No harness: no budget, no proxy, no trial seeds; what the reference agents' tuning scripts
+    and their tests play, at the speed of the agent and the env alone."""
+    total, reward = 0.0, None
+    for episode in range(episodes):
+        obs, info = env.reset(seed=seed + episode)
+        agent.reset()
+        done = False
+        while not done:
+            action = agent.act(obs, info if reward is None else {**info, "reward": reward})
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+    return total

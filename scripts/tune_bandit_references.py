@@ -16,6 +16,7 @@ import numpy as np
 
 import arena
 import games
+from arena.inprocess import play_episodes
 from baselines import bandits
 from games.rl2_paper import BANDIT_ARMS, BANDIT_PULLS, bandit_family
 
@@ -34,15 +35,7 @@ def mean_total(rule: str, family: str, tasks: np.ndarray, value: float) -> float
             env = games.make(f"{family}(task={int(task)})")
             spec = arena.AgentSpec(env.observation_space, env.action_space, family, seed=index)
             agent = bandits.UCB1Tuned(spec) if rule == "ucb1-tuned" else bandits.EpsilonGreedy(spec)
-            obs, info = env.reset(seed=int(task) + 1)
-            agent.reset()
-            total, reward, done = 0.0, None, False
-            while not done:
-                action = agent.act(obs, info if reward is None else {**info, "reward": reward})
-                obs, reward, terminated, truncated, info = env.step(action)
-                total += float(reward)
-                done = terminated or truncated
-            totals.append(total)
+            totals.append(play_episodes(agent, env, 1, seed=int(task) + 1))
         return float(np.mean(totals))
     finally:
         bandits.TUNED.clear()

@@ -1,13 +1,13 @@
 """Tune optimistic-mdp's two constants (the bonus ``c`` and its decay ``β``) on the RL²-paper
-MDP cell of 10 episodes, and measure the greedy planner under both reward priors.
+MDP cell of 10 episodes, and measure the greedy planner and PSRL under both reward priors.
 
     .venv/bin/python scripts/tune_mdp_references.py [--tasks 1000] [--cells 10,25,50,75,100]
 
 Every candidate plays ``--tasks`` tasks drawn from a seed the suites never use, through the
 agents' own ``act`` loop (no harness: the same code, faster). Prints the mean trial total of
 every candidate, the constants for ``baselines/psrl.py``, and then, on every cell of
-``--cells``, greedy-mdp with the tasks' own reward prior N(1, 1) beside the same planner with
-TabulaRL's default prior N(0, 1), the prior of the RL² authors' baselines
+``--cells``, greedy-mdp and PSRL with the tasks' own reward prior N(1, 1) beside the same rules
+with TabulaRL's default prior N(0, 1), the prior of the RL² authors' baselines
 (``sandbox/rocky/neural_learner/scripts/pacmdp/evaluate_pacmdp.py`` builds every baseline with
 TabulaRL's defaults).
 """
@@ -22,6 +22,7 @@ import numpy as np
 
 import arena
 import games
+from arena.inprocess import play_episodes
 from baselines import psrl
 from games.rl2_paper import mdp_family
 
@@ -37,18 +38,7 @@ def totals(agent_class: type[psrl.PSRL], episodes: int, tasks: np.ndarray) -> np
     for index, task in enumerate(tasks):
         env = games.make(f"{family}(task={int(task)})")
         spec = arena.AgentSpec(env.observation_space, env.action_space, family, seed=index, eval_episodes=episodes)
-        agent = agent_class(spec)
-        total, reward = 0.0, None
-        for episode in range(episodes):
-            obs, info = env.reset(seed=int(task) + 1 + episode)
-            agent.reset()
-            done = False
-            while not done:
-                action = agent.act(obs, info if reward is None else {**info, "reward": reward})
-                obs, reward, terminated, truncated, info = env.step(action)
-                total += float(reward)
-                done = terminated or truncated
-        out.append(total)
+        out.append(play_episodes(agent_class(spec), env, episodes, seed=int(task) + 1))
     return np.array(out)
 
 
@@ -71,10 +61,11 @@ def main() -> None:
         print(f"{mdp_family(10)} optimistic-mdp c={bonus:g} β={decay:g}: {scores[(bonus, decay)]:.1f}", flush=True)
     bonus, decay = max(scores, key=lambda key: scores[key])
     print(f"BONUS, BONUS_DECAY = {bonus:g}, {decay:g}")
-    flat = type("GreedyPriorZero", (psrl.GreedyMDP,), {"prior_mean": 0.0})
     for episodes in (int(n) for n in args.cells.split(",")):
-        own, zero = totals(psrl.GreedyMDP, episodes, tasks), totals(flat, episodes, tasks)
-        print(f"{mdp_family(episodes)} greedy-mdp, prior N(1, 1): {interval(own)}; prior N(0, 1): {interval(zero)}")
+        for name, rule in (("greedy-mdp", psrl.GreedyMDP), ("psrl", psrl.PSRL)):
+            own = totals(rule, episodes, tasks)
+            zero = totals(type("PriorZero", (rule,), {"prior_mean": 0.0}), episodes, tasks)
+            print(f"{mdp_family(episodes)} {name}, prior N(1, 1): {interval(own)}; prior N(0, 1): {interval(zero)}")
 
 
 if __name__ == "__main__":

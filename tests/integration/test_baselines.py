@@ -464,6 +464,7 @@ def test_the_bayes_optimal_agent_scores_the_programmes_value_on_real_bandit_task
     """Played through the agent API on 2,000 tasks of rl2-paper's 10 pulls of 5 arms, its mean is
     the dynamic programme's expectation (within 4 standard errors), and on the same tasks and
     reward draws it beats Thompson sampling, which explores more than 10 pulls pay for."""
+    from arena.inprocess import play_episodes
     from baselines.bandits import BayesOptimal, Thompson, bayes_value
     from games.rl2_paper import PaperBandit
 
@@ -472,12 +473,7 @@ def test_the_bayes_optimal_agent_scores_the_programmes_value_on_real_bandit_task
         agent = agent_class(arena.AgentSpec(env.observation_space, env.action_space, "rl2_bandit_k5_n10", seed=task))
         # The reward draws' own seed: the task's seed is the stream the arms' probabilities came
         # from, and reusing it pays an arm when its own probability was drawn high.
-        obs, info = env.reset(seed=2**20 + task)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, done, _, info = env.step(agent.act(obs, info))
-            info["reward"], total = reward, total + reward
-        return total
+        return play_episodes(agent, env, 1, seed=2**20 + task)
 
     tasks = range(2000)
     optimal = np.array([play(BayesOptimal, task) for task in tasks])
@@ -488,8 +484,9 @@ def test_the_bayes_optimal_agent_scores_the_programmes_value_on_real_bandit_task
 
 
 def _mdp_trial_totals(agent_class: type[arena.Agent], episodes: int, tasks: range) -> np.ndarray:
-    """Each task's trial total through the agent API: ``episodes`` episodes of one real MDP, what
-    the previous step paid in ``info["reward"]`` (also across an episode's end), as the harness."""
+    """Each task's trial total through the agent API: ``episodes`` episodes of one real MDP."""
+    from arena.inprocess import play_episodes
+
     family = f"rl2_mdp_n{episodes}"
     out = []
     for task in tasks:
@@ -497,17 +494,7 @@ def _mdp_trial_totals(agent_class: type[arena.Agent], episodes: int, tasks: rang
         agent = agent_class(
             arena.AgentSpec(env.observation_space, env.action_space, family, task, eval_episodes=episodes)
         )
-        total, reward = 0.0, None
-        for episode in range(episodes):
-            obs, info = env.reset(seed=2**20 + 100 * task + episode)
-            agent.reset()
-            done = False
-            while not done:
-                obs, reward, done, _, info = env.step(
-                    agent.act(obs, info if reward is None else {**info, "reward": reward})
-                )
-                total += float(reward)
-        out.append(total)
+        out.append(play_episodes(agent, env, episodes, seed=2**20 + 100 * task))
     return np.array(out)
 
 
