@@ -189,20 +189,19 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tu
     return mean, (float(low), float(high))
 
 
+TrialKey = tuple[str, int, int]  # (variant, budget, seed): the same task with the same seeds
+
+
 def paired_gap(
-    records: Iterable[TrialRecord], agent: str, against: str, family: str
+    mine: Mapping[TrialKey, Sequence[float]], theirs: Mapping[TrialKey, Sequence[float]]
 ) -> tuple[float, tuple[float, float], int] | None:
-    """``agent``'s trial total minus ``against``'s on ``family``, over the trials both ended ok
-    with the same variant, budget and seed: the mean, its 95% CI and the number of pairs (None
-    where there are none)."""
-    totals: dict[str, dict[tuple[str, int, int], float]] = {agent: {}, against: {}}
-    for record in records:
-        if record.family == family and record.submission in totals and record.status == Status.OK:
-            totals[record.submission][(record.variant, record.budget, record.seed)] = trial_total(record)
-    both = sorted(totals[agent].keys() & totals[against].keys())
+    """The mean of ``mine - theirs`` over the trials both have, its 95% CI and the number of
+    pairs (None where they share none). Each side's value of a trial is the mean of its totals
+    there: one, or one per meta-training run on suites with ``meta_train_seeds``."""
+    both = sorted(mine.keys() & theirs.keys())
     if not both:
         return None
-    mean, ci = mean_interval([totals[agent][key] - totals[against][key] for key in both])
+    mean, ci = mean_interval([float(np.mean(mine[key])) - float(np.mean(theirs[key])) for key in both])
     return mean, ci, len(both)
 
 
@@ -211,13 +210,14 @@ def compare(
 ) -> list[Row]:
     """One row per (cell, agent) from the agents' stored trials (by submission name); with
     ``against``, each row also holds its agent's paired difference from that agent."""
-    records = list(records)
     totals: dict[tuple[str, str], list[float]] = defaultdict(list)
+    by_trial: dict[tuple[str, str], dict[TrialKey, list[float]]] = defaultdict(lambda: defaultdict(list))
     failed: dict[tuple[str, str], int] = defaultdict(int)
     for record in records:
         key = (record.submission, record.family)
         if record.status == Status.OK:
             totals[key].append(trial_total(record))
+            by_trial[key][(record.variant, record.budget, record.seed)].append(trial_total(record))
         else:
             failed[key] += 1
     rows = []
@@ -232,7 +232,9 @@ def compare(
             if paper is not None and measured is not None and ci is not None and tolerance is not None:
                 half = (ci[1] - ci[0]) / 2
                 passed = abs(measured - paper) <= tolerance + half and not failed.get((agent, cell.family))
-            gap = paired_gap(records, agent, against, cell.family) if against and agent != against else None
+            gap = None
+            if against and agent != against:
+                gap = paired_gap(by_trial.get((agent, cell.family), {}), by_trial.get((against, cell.family), {}))
             rows.append(
                 Row(
                     table=cell.table,

@@ -134,12 +134,14 @@ def test_against_pairs_two_agents_trials_by_task_and_seed_and_narrows_the_interv
                           episode_returns=[total], **fields)  # fmt: skip
 
     records = [trial("ceiling", i, hard[i]) for i in range(40)]
-    records += [trial("agent", i, hard[i] - 0.3 + noise[i]) for i in range(38)]
+    records += [trial("agent", i, hard[i] - 0.3 + noise[i]) for i in range(1, 38)]
+    # Two meta-training runs on task 0: the pair takes their mean; the cell's mean counts both.
+    records += [trial("agent", 0, hard[0] - 0.3 + noise[0] + d, meta_train_seed=m) for m, d in ((0, 1.0), (1, -1.0))]
     records += [trial("agent", 38, 0.0, status="crashed"), trial("agent", 99, 5.0)]  # failed; unmatched task
     rows = {row.agent: row for row in reproduce.compare(table, records, ["agent", "ceiling"], "ceiling")
             if row.k == 5 and row.n == 10}  # fmt: skip
     agent, ceiling = rows["agent"], rows["ceiling"]
-    assert agent.paired == 38 and agent.against == "ceiling"
+    assert agent.paired == 38 and agent.tasks == 40 and agent.against == "ceiling"
     assert agent.gap == pytest.approx(-0.3 + noise[:38].mean())
     assert agent.gap_ci is not None and agent.ci is not None and ceiling.ci is not None
     assert agent.gap_ci[0] < agent.gap < agent.gap_ci[1] < 0.0  # a real shortfall, seen
