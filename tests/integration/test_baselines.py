@@ -442,6 +442,7 @@ def test_the_bayes_optimal_agent_plans_only_a_trials_first_episode() -> None:
     trial's pulls to come, which the agent is not told: it plays the Gittins index there, and
     does not expand a programme whose states grow with every arm already pulled (an `arena
     check` trial once spent 55 s on 60 pulls after 50 arms had been tried)."""
+    from arena.inprocess import play_episodes
     from baselines.bandits import BayesOptimal, bayes_value
     from games.rl2_paper import PaperBandit
 
@@ -450,12 +451,7 @@ def test_the_bayes_optimal_agent_plans_only_a_trials_first_episode() -> None:
     bayes_value.cache_clear()
     planned = []
     for episode in range(2):
-        obs, info = env.reset(seed=100 + episode)
-        agent.reset()
-        done = False
-        while not done:
-            obs, reward, done, _, info = env.step(agent.act(obs, info))
-            info["reward"] = reward
+        play_episodes(agent, env, 1, seed=100 + episode)
         planned.append(bayes_value.cache_info().currsize)
     assert planned[0] > 0 and planned[1] == planned[0]
 
@@ -515,20 +511,14 @@ def test_planning_in_the_posterior_mean_mdp_beats_sampling_one_and_needs_the_tas
 
 
 def test_optimistic_mdp_plans_with_a_bonus_that_shrinks_with_rewards_seen_and_episodes_left() -> None:
+    from arena.inprocess import play_episodes
     from baselines.psrl import BONUS, BONUS_DECAY, OptimisticMDP
 
     env = games.make("rl2_mdp_n10(task=5)")
     agent = OptimisticMDP(arena.AgentSpec(env.observation_space, env.action_space, "rl2_mdp_n10", 0, eval_episodes=4))
     bonuses = []
-    reward = None
     for episode in range(4):
-        obs, info = env.reset(seed=episode)
-        agent.reset()
-        done = False
-        while not done:
-            obs, reward, done, _, info = env.step(
-                agent.act(obs, info if reward is None else {**info, "reward": reward})
-            )
+        play_episodes(agent, env, 1, seed=episode)
         precision = 1.0 + agent.reward_n
         mean = (agent.prior_mean + agent.reward_sum) / precision
         bonuses.append((agent._model()[1] - mean) * np.sqrt(1.0 + agent.reward_n))
